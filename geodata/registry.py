@@ -1,0 +1,267 @@
+"""The parcel registry of the contract: read it, validate it, refuse it with named problems."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from skypatrol.errors import InvalidRegistryError, Problem
+
+LAND_USES = ("residential", "commercial", "industrial", "public", "green", "road", "water", "other")
+STRUCTURE_KINDS = ("building", "shed")
+
+#: layer -> (required columns, id column or None, allowed geometry types)
+SCHEMA: dict[str, tuple[tuple[str, ...], str | None, tuple[str, ...]]] = {
+    "parcels": (("parcel_id", "land_use", "district"), "parcel_id", ("Polygon", "MultiPolygon")),
+    "permitted_structures": (
+        ("permit_id", "parcel_id", "kind"),
+        "permit_id",
+        ("Polygon", "MultiPolygon"),
+    ),
+    "billboard_permits": (
+        ("permit_id", "valid_until"),
+        "permit_id",
+        ("Point", "MultiPoint", "Polygon", "MultiPolygon"),
+    ),
+    "jurisdictions": (("district", "squad"), None, ("Polygon", "MultiPolygon")),
+}
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A validated parcel registry; every layer is in ``crs`` (projected, metres)."""
+
+    path: Path
+    crs: CRS
+    parcels: gpd.GeoDataFrame
+    permitted_structures: gpd.GeoDataFrame
+    billboard_permits: gpd.GeoDataFrame
+    jurisdictions: gpd.GeoDataFrame
+
+
+def _feature_name(df: pd.DataFrame, idx: object, id_col: str | None) -> str:
+    if id_col and id_col in df.columns:
+        val = df.at[idx, id_col]
+        if isinstance(val, str) and val:
+            return f"'{val}'"
+    return f"fid {idx}"
+
+
+def _parse_date(value: object) -> dt.date | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _check_layer(
+    src: str, layer: str, df: gpd.GeoDataFrame, problems: list[Problem]
+) -> gpd.GeoDataFrame:
+    columns, id_col, geom_types = SCHEMA[layer]
+    for col in columns:
+        if col not in df.columns:
+            problems.append(
+                Problem(src, f"required column missing (have: {', '.join(df.columns)})", layer, col)
+            )
+    if id_col and id_col in df.columns:
+        ids = df[id_col]
+        for idx in df.index[ids.isna() | (ids.astype(str).str.strip() == "")]:
+            problems.append(Problem(src, "empty id", layer, id_col, f"fid {idx}"))
+        dup = ids[ids.duplicated(keep=False) & ids.notna()]
+        for value in sorted(set(dup.astype(str))):
+            problems.append(Problem(src, "duplicate id", layer, id_col, f"'{value}'"))
+    geoms = df.geometry
+    for idx, geom in geoms.items():
+        name = _feature_name(df, idx, id_col)
+        if geom is None or geom.is_empty:
+            problems.append(Problem(src, "empty or missing geometry", layer, "geometry", name))
+            continue
+        if geom.geom_type not in geom_types:
+            problems.append(
+                Problem(
+                    src,
+                    f"geometry type {geom.geom_type}, expected {' or '.join(geom_types)}",
+                    layer,
+                    "geometry",
+                    name,
+                )
+            )
+            continue
+        if not geom.is_valid:
+            reason = shapely.is_valid_reason(geom)
+            problems.append(
+                Problem(
+                    src,
+                    f"invalid geometry ({reason}); repair it (e.g. GIS 'make valid')",
+                    layer,
+                    "geometry",
+                    name,
+                )
+            )
+    return df
+
+
+def read_registry(path: str | os.PathLike[str]) -> Registry:
+    """Read and validate a registry GeoPackage against the contract's schema.
+
+    Every problem is collected before refusing, so one run tells the user everything to fix.
+
+    Raises:
+        InvalidRegistryError: with one :class:`Problem` per violation of the schema.
+    """
+    p = Path(path)
+    src = str(p)
+    if not p.exists():
+        raise InvalidRegistryError([Problem(src, "file not found")])
+    try:
+        available = {name for name, _ in pyogrio.list_layers(p)}
+    except Exception as exc:  # pyogrio raises DataSourceError and friends
+        raise InvalidRegistryError([Problem(src, f"not a readable GeoPackage ({exc})")]) from exc
+    problems: list[Problem] = []
+    frames: dict[str, gpd.GeoDataFrame] = {}
+    for layer in SCHEMA:
+        if layer not in available:
+            have = ", ".join(sorted(available)) or "none"
+            problems.append(Problem(src, f"layer missing (layers present: {have})", layer))
+            continue
+        df = gpd.read_file(p, layer=layer, engine="pyogrio")
+        frames[layer] = _check_layer(src, layer, df, problems)
+
+    crs_seen: dict[str, CRS | None] = {name: df.crs for name, df in frames.items()}
+    for layer, crs in crs_seen.items():
+        if crs is None:
+            problems.append(Problem(src, "layer has no CRS", layer))
+        elif not crs.is_projected:
+            problems.append(
+                Problem(
+                    src,
+                    f"CRS {crs.to_string()} is geographic; the registry must be in one projected "
+                    "CRS in metres (e.g. EPSG:4549)",
+                    layer,
+                )
+            )
+    distinct = {c.to_wkt() for c in crs_seen.values() if c is not None}
+    if len(distinct) > 1:
+        listing = "; ".join(
+            f"{name}={c.to_string() if c else 'none'}" for name, c in crs_seen.items()
+        )
+        problems.append(Problem(src, f"layers are in different CRSs ({listing})"))
+
+    parcels = frames.get("parcels")
+    if parcels is not None and "land_use" in parcels.columns:
+        for idx, value in parcels["land_use"].items():
+            if value not in LAND_USES:
+                problems.append(
+                    Problem(
+                        src,
+                        f"land_use '{value}' is not one of {', '.join(LAND_USES)}",
+                        "parcels",
+                        "land_use",
+                        _feature_name(parcels, idx, "parcel_id"),
+                    )
+                )
+    structures = frames.get("permitted_structures")
+    if structures is not None and "kind" in structures.columns:
+        for idx, value in structures["kind"].items():
+            if value not in STRUCTURE_KINDS:
+                problems.append(
+                    Problem(
+                        src,
+                        f"kind '{value}' is not one of {', '.join(STRUCTURE_KINDS)}",
+                        "permitted_structures",
+                        "kind",
+                        _feature_name(structures, idx, "permit_id"),
+                    )
+                )
+    if (
+        structures is not None
+        and parcels is not None
+        and "parcel_id" in structures.columns
+        and "parcel_id" in parcels.columns
+    ):
+        known = set(parcels["parcel_id"].astype(str))
+        for idx, value in structures["parcel_id"].items():
+            if str(value) not in known:
+                problems.append(
+                    Problem(
+                        src,
+                        f"parcel_id '{value}' is not in layer 'parcels'",
+                        "permitted_structures",
+                        "parcel_id",
+                        _feature_name(structures, idx, "permit_id"),
+                    )
+                )
+    boards = frames.get("billboard_permits")
+    if boards is not None and "valid_until" in boards.columns:
+        parsed: list[dt.date | None] = []
+        for idx, value in boards["valid_until"].items():
+            try:
+                parsed.append(_parse_date(value))
+            except (ValueError, TypeError):
+                parsed.append(None)
+                problems.append(
+                    Problem(
+                        src,
+                        f"valid_until '{value}' is not a date (YYYY-MM-DD) or null",
+                        "billboard_permits",
+                        "valid_until",
+                        _feature_name(boards, idx, "permit_id"),
+                    )
+                )
+        boards = boards.copy()
+        boards["valid_until"] = pd.Series(parsed, index=boards.index, dtype=object)
+        frames["billboard_permits"] = boards
+    jur = frames.get("jurisdictions")
+    if jur is not None:
+        for col in ("district", "squad"):
+            if col in jur.columns:
+                for idx in jur.index[jur[col].isna() | (jur[col].astype(str).str.strip() == "")]:
+                    problems.append(Problem(src, "empty value", "jurisdictions", col, f"fid {idx}"))
+
+    if problems:
+        raise InvalidRegistryError(problems)
+    crs = CRS.from_user_input(frames["parcels"].crs)
+    return Registry(
+        path=p,
+        crs=crs,
+        parcels=frames["parcels"],
+        permitted_structures=frames["permitted_structures"],
+        billboard_permits=frames["billboard_permits"],
+        jurisdictions=frames["jurisdictions"],
+    )
+
+
+def write_registry(
+    path: str | os.PathLike[str],
+    *,
+    parcels: gpd.GeoDataFrame,
+    permitted_structures: gpd.GeoDataFrame,
+    billboard_permits: gpd.GeoDataFrame,
+    jurisdictions: gpd.GeoDataFrame,
+) -> Path:
+    """Write the four layers of a registry to one GeoPackage (overwriting the file)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.unlink(missing_ok=True)
+    layers = {
+        "parcels": parcels,
+        "permitted_structures": permitted_structures,
+        "billboard_permits": billboard_permits,
+        "jurisdictions": jurisdictions,
+    }
+    for name, df in layers.items():
+        df.to_file(p, layer=name, driver="GPKG", engine="pyogrio")
+    return p
