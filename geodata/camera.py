@@ -21,6 +21,7 @@ class CameraModel:
         focal_mm, sensor_width_mm: physical values where known (EXIF), else 0.
         mount_pitch_deg: fixed camera tilt on the airframe (-90 looks straight down); only
             meaningful for cameras without a gimbal (the Tello).
+
     """
 
     name: str
@@ -83,6 +84,7 @@ class Pose:
         yaw_deg: heading of the image's top edge, clockwise from grid north.
         pitch_deg: gimbal pitch, 0 = horizontal, -90 = straight down (DJI convention).
         roll_deg: roll about the optical axis, positive clockwise as seen from behind.
+
     """
 
     x: float
@@ -127,6 +129,7 @@ def image_to_ground(camera: CameraModel, pose: Pose, uv: np.ndarray) -> np.ndarr
 
     Raises:
         ValueError: a pixel's ray does not hit the ground (at or above the horizon).
+
     """
     R = rotation(pose)
     uv = np.atleast_2d(np.asarray(uv, dtype=float))

@@ -7,9 +7,9 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import shapely
 from pyproj import CRS, Transformer
 from shapely import Geometry
-from shapely.ops import transform as shp_transform
 
 from skypatrol.errors import CRSError
 
@@ -27,6 +27,7 @@ def require_projected(crs: Any, where: str) -> CRS:
 
     Raises:
         CRSError: no CRS, a geographic CRS, or a projected CRS not in metres.
+
     """
     if crs is None:
         raise CRSError(f"{where}: no CRS; assign the data's projected CRS (in metres)")
@@ -59,14 +60,20 @@ def transformer(src: Any, dst: Any) -> Transformer:
 
 def to_wgs84(geom: Geometry, crs: Any) -> Geometry:
     """Reproject a shapely geometry from ``crs`` to WGS84 lon/lat."""
-    t = transformer(crs, WGS84)
-    return shp_transform(lambda x, y, z=None: t.transform(x, y), geom)
+    return _reproject(geom, transformer(crs, WGS84))
 
 
 def from_wgs84(geom: Geometry, crs: Any) -> Geometry:
     """Reproject a shapely geometry from WGS84 lon/lat to ``crs``."""
-    t = transformer(WGS84, crs)
-    return shp_transform(lambda x, y, z=None: t.transform(x, y), geom)
+    return _reproject(geom, transformer(WGS84, crs))
+
+
+def _reproject(geom: Geometry, t: Transformer) -> Geometry:
+    def fn(xy: np.ndarray) -> np.ndarray:
+        x, y = t.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geom, fn)
 
 
 # --- GCJ-02 -----------------------------------------------------------------------------

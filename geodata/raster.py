@@ -78,6 +78,7 @@ def write_cog(
         block: render block size in pixels (a multiple of 512 keeps writes tile-aligned).
         quality: JPEG quality of the final COG (1–100).
         progress: called with (blocks done, blocks total) after each block.
+
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

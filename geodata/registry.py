@@ -121,6 +121,7 @@ def read_registry(path: str | os.PathLike[str]) -> Registry:
 
     Raises:
         InvalidRegistryError: with one :class:`Problem` per violation of the schema.
+
     """
     p = Path(path)
     src = str(p)

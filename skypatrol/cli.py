@@ -55,8 +55,11 @@ def _run(fn: Callable[[], None]) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="skypatrol")
 def cli() -> None:
-    """skypatrol: find illegal construction, green-space encroachment and unlicensed
-    billboards in drone imagery, and hand each squad its list of sites."""
+    """Find illegal construction, green encroachment and unlicensed billboards from the air.
+
+    skypatrol turns drone imagery into georeferenced findings, checks them against the
+    registered parcels and permits, and hands each squad its list of sites to rectify.
+    """
 
 
 @cli.command()
@@ -64,7 +67,8 @@ def cli() -> None:
               help="Folder to write the world into.")
 @click.option("--size-m", default=500.0, show_default=True, help="Side of the district, metres.")
 @click.option("--gsd-cm", default=5.0, show_default=True, help="Orthophoto GSD, cm per pixel.")
-@click.option("--seed", default=0, show_default=True, help="Random seed (everything derives from it).")
+@click.option("--seed", default=0, show_default=True,
+              help="Random seed (everything derives from it).")
 @click.option("--epochs", default=2, show_default=True, help="Number of survey epochs.")
 @click.option("--no-frames", is_flag=True, help="Skip the drone photos (orthophotos only).")
 def synth(out: Path, size_m: float, gsd_cm: float, seed: int, epochs: int, no_frames: bool) -> None:

@@ -23,6 +23,7 @@ class Problem:
         layer: the GeoPackage layer, if any.
         column: the column, if any.
         feature: the feature's id (its id column value, or ``fid N``), if any.
+
     """
 
     source: str
@@ -56,4 +57,4 @@ class InvalidImageryError(InputError):
 
 
 class CRSError(InputError):
-    """A coordinate reference system is missing, geographic where metres are needed, or mismatched."""
+    """A CRS is missing, geographic where metres are needed, or mismatched."""

@@ -55,6 +55,7 @@ class RenderStyle:
         season_tint: RGB gains for vegetation (spring green to winter brown).
         noise_dn: sensor noise standard deviation, digital numbers.
         blur_m: optical blur, Gaussian sigma in metres on the ground.
+
     """
 
     sun_azimuth_deg: float = 150.0
@@ -160,7 +161,7 @@ class _Prim:
     geometry: BaseGeometry
     kind: str  # fill | shadow | lit (clear shadow) | outline
     material: str
-    color: tuple[float, float, float]
+    color: tuple[float, ...]
     angle: float = 0.0
 
 
@@ -178,7 +179,8 @@ def _sweep(poly: Polygon, d0: tuple[float, float], d1: tuple[float, float]) -> P
     """Convex hull of a convex polygon translated by d0 and by d1 (a prism's shadow)."""
     a = affinity.translate(poly, *d0)
     b = affinity.translate(poly, *d1)
-    return a.union(b).convex_hull  # type: ignore[no-any-return]
+    hull: Polygon = a.union(b).convex_hull
+    return hull
 
 
 class Renderer:
@@ -223,9 +225,9 @@ class Renderer:
                 ws = affinity.scale(d.geometry, 0.7, 0.7)
                 prims.append(_Prim(25.1, ws, "fill", "car", tuple(c * 0.35 for c in d.color)))
             else:
-                prims.append(_Prim(21, _sweep(d.geometry, (sx * d.height_m * 0.3, sy * d.height_m * 0.3),
-                                              (sx * d.height_m, sy * d.height_m)),
-                                   "shadow", "none", (0, 0, 0)))
+                h = d.height_m
+                tree_shadow = _sweep(d.geometry, (sx * h * 0.3, sy * h * 0.3), (sx * h, sy * h))
+                prims.append(_Prim(21, tree_shadow, "shadow", "none", (0, 0, 0)))
                 prims.append(_Prim(90, d.geometry, "fill", "tree", d.color))
                 c = d.geometry.centroid
                 r = math.sqrt(d.geometry.area / math.pi)
@@ -333,6 +335,7 @@ class Renderer:
             gsd_m: metres per pixel.
             width, height: window size in pixels.
             row0, col0: the window's offset in its raster, which anchors per-pixel noise.
+
         """
         pad = int(math.ceil(3 * self.style.blur_m / gsd_m)) + 2
         W, H = width + 2 * pad, height + 2 * pad

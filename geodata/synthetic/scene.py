@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from pyproj import CRS, Transformer
@@ -14,6 +15,8 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
 #: Wuxi city centre (WGS84 lon, lat); worlds are placed within a few km of it.
+RGB = tuple[int, ...]  # an RGB colour, 0..255
+
 WUXI_LONLAT = (120.305, 31.570)
 DISTRICTS = ("Liangxi", "Binhu", "Xinwu", "Huishan", "Xishan")
 
@@ -44,6 +47,7 @@ class WorldConfig:
         epochs: number of survey epochs (each a later flight over the same district).
         crs: the projected analysis CRS (metres).
         violation_density: violations per hectare in epoch 1 (wide-ranging by default).
+
     """
 
     size_m: float = 500.0
@@ -69,7 +73,7 @@ class RoofStyle:
     """How a structure's top looks from above."""
 
     kind: str  # flat | gable | corrugated | tile | billboard | slab
-    color: tuple[int, int, int]
+    color: RGB
     angle_deg: float  # ridge / corrugation direction, degrees from the x axis
     details: int = 0  # number of rooftop AC units, tanks, solar panels
 
@@ -106,7 +110,11 @@ class Thing:
         if not geoms:
             return None
         g = unary_union(geoms)
-        return g if isinstance(g, Polygon) else g.convex_hull
+        if not isinstance(g, Polygon):  # parts that only touch: close the hairline gap
+            g = g.buffer(0.01, join_style="mitre").buffer(-0.01, join_style="mitre")
+        if not isinstance(g, Polygon):
+            g = max(getattr(g, "geoms", [g]), key=lambda q: q.area)
+        return g
 
     def removed_parts(self, epoch: int) -> list[Part]:
         """Parts that existed in an earlier epoch and are gone in ``epoch``."""
@@ -119,7 +127,7 @@ class Ground:
 
     geometry: BaseGeometry
     material: str
-    color: tuple[int, int, int]
+    color: RGB
     z: int
     epochs: frozenset[int] | None = None  # None: every epoch
 
@@ -130,7 +138,7 @@ class Decor:
 
     geometry: Polygon
     kind: str  # tree | car
-    color: tuple[int, int, int]
+    color: RGB
     height_m: float
     epochs: frozenset[int] | None = None
 
@@ -285,7 +293,8 @@ class _Builder:
                 blocks.append((block, use, self.theta))
         return blocks
 
-    def _markings(self, xs, ys, lo, hi) -> None:  # type: ignore[no-untyped-def]
+    def _markings(self, xs: list[tuple[float, float]], ys: list[tuple[float, float]], lo: float,
+                  hi: float) -> None:
         rng = self.rng
         white = (228, 228, 222)
         for x, w in xs:
@@ -379,9 +388,8 @@ class _Builder:
     def add_building(
         self, pid: str, g: Polygon, style: RoofStyle, height: float, permit: bool = True
     ) -> Thing:
-        t = Thing(
-            self.next_id("S"), "building", [Part(g, self.all_epochs, style)], height, pid, "building"
-        )
+        part = Part(g, self.all_epochs, style)
+        t = Thing(self.next_id("S"), "building", [part], height, pid, "building")
         self.things.append(t)
         self.occupied[pid].append(g)
         if permit:
@@ -391,14 +399,14 @@ class _Builder:
     def roof_style(self, kind: str, angle: float) -> RoofStyle:
         rng = self.rng
         if kind == "flat":
-            return RoofStyle("flat", _rgb(rng, *BUILDING_FLAT), angle, int(rng.integers(0, 6)))  # type: ignore[arg-type]
+            return RoofStyle("flat", _rgb(rng, *BUILDING_FLAT), angle, int(rng.integers(0, 6)))
         if kind == "tile":
             pal = BUILDING_TILE[int(rng.integers(0, 2))]
-            return RoofStyle("gable", _rgb(rng, *pal), angle)  # type: ignore[arg-type]
+            return RoofStyle("gable", _rgb(rng, *pal), angle)
         if kind == "warehouse":
-            return RoofStyle("corrugated", _rgb(rng, *WAREHOUSE), angle, int(rng.integers(0, 3)))  # type: ignore[arg-type]
+            return RoofStyle("corrugated", _rgb(rng, *WAREHOUSE), angle, int(rng.integers(0, 3)))
         color_name = str(rng.choice(list(SHED_COLORS), p=[0.45, 0.25, 0.15, 0.15]))
-        return RoofStyle("corrugated", _rgb(rng, *SHED_COLORS[color_name]), angle)  # type: ignore[arg-type]
+        return RoofStyle("corrugated", _rgb(rng, *SHED_COLORS[color_name]), angle)
 
     def fill_parcel(self, pid: str, lu: str, cell: Polygon, wcell: Polygon) -> None:
         rng = self.rng
@@ -429,7 +437,8 @@ class _Builder:
                     break
                 g = self.place(pid, cell, w, h, 3.0)
                 if g is not None:
-                    style = self.roof_style(str(rng.choice(["flat", "tile"])), ang + 90 * int(w < h))
+                    kind = str(rng.choice(["flat", "tile"]))
+                    style = self.roof_style(kind, ang + 90 * int(w < h))
                     self.add_building(pid, g, style, rng.uniform(6, 22))
             if rng.random() < 0.3:
                 self.legal_shed(pid, cell)
@@ -455,7 +464,8 @@ class _Builder:
                 self.add_building(pid, g, self.roof_style("flat", ang), rng.uniform(6, 15))
             court = self.place(pid, cell, 15, 28, 2.0)
             if court is not None:
-                self.ground.append(Ground(court, "court", _rgb(rng, (150, 70, 60), (60, 120, 90)), 5))
+                color = _rgb(rng, (150, 70, 60), (60, 120, 90))
+                self.ground.append(Ground(court, "court", color, 5))
                 self.occupied[pid].append(court)
         elif lu == "other" and rng.random() < 0.5:
             self.cars(pid, cell, int(rng.integers(0, 3)))
@@ -698,15 +708,14 @@ class _Builder:
         # extension: a lower annex glued to one side of a permitted building
         side = int(rng.integers(0, 4))
         depth = rng.uniform(3, 7)
-        if side == 0:
-            ext = box(x1, y0 + (y1 - y0) * 0.1, x1 + depth, y1 - (y1 - y0) * 0.1)
-        elif side == 1:
-            ext = box(x0 - depth, y0 + (y1 - y0) * 0.1, x0, y1 - (y1 - y0) * 0.1)
-        elif side == 2:
-            ext = box(x0 + (x1 - x0) * 0.1, y1, x1 - (x1 - x0) * 0.1, y1 + depth)
-        else:
-            ext = box(x0 + (x1 - x0) * 0.1, y0 - depth, x1 - (x1 - x0) * 0.1, y0)
-        g = self.rot(ext)
+        corners = np.asarray(fp.exterior.coords)[:4]
+        a, b = corners[side], corners[(side + 1) % 4]
+        mid = (a + b) / 2
+        n = mid - np.asarray(fp.centroid.coords[0])
+        n /= np.linalg.norm(n)
+        o = 0.02  # glued: overlap the wall by 2 cm so the union is one polygon
+        p0, p1 = a + (b - a) * 0.1, a + (b - a) * 0.9
+        g = Polygon([p0 - n * o, p1 - n * o, p1 + n * depth, p0 + n * depth])
         assert isinstance(g, Polygon)
         others = [o for o in self.occupied[pid] if not o.equals(fp)]
         if not self.inner_box.contains(g) or any(g.buffer(1.0).intersects(o) for o in others):
@@ -745,13 +754,13 @@ class _Builder:
                     candidates = t.parts
                 else:
                     continue
-                parts = [p for p in candidates if (e - 1) in p.epochs]
+                parts = [q for q in candidates if (e - 1) in q.epochs]
                 if not parts or rng.random() > 0.35:
                     continue
                 if t.object_class == "billboard" and self._board_licensed(t, self.dates[e - 2]):
                     continue
-                for p in parts:
-                    p.epochs = frozenset(k for k in p.epochs if k < e)
+                for q in parts:
+                    q.epochs = frozenset(k for k in q.epochs if k < e)
             later = frozenset(range(e, self.cfg.epochs + 1))
             self.violations(later, max(2, n0 // 4))
 
@@ -807,7 +816,7 @@ def build_scene(config: WorldConfig) -> Scene:
         p.district = next((j.district for j in jur if j.geometry.covers(c)), jur[0].district)
     ox, oy = _origin(config)
 
-    def shift(g):  # type: ignore[no-untyped-def]
+    def shift(g: Any) -> Any:
         return affinity.translate(g, ox, oy)
 
     scene = Scene(config=config, origin=(ox, oy), dates=b.dates)

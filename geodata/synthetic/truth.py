@@ -98,6 +98,7 @@ def truth_frames(scene: Scene, epoch: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDat
     Returns:
         ``objects``: every detectable object present (footprint geometry);
         ``violations``: one row per violating object, geometry = the violating area.
+
     """
     rules = Rules(scene, scene.dates[epoch - 1])
     squads = [(j.geometry, j.district, j.squad) for j in scene.jurisdictions]

@@ -1,0 +1,77 @@
+"""``make bench``: run every benchmark and write JSON results under benchmarks/results/."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict[str, object]:
+    """What the numbers were measured on."""
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": psutil.cpu_count(logical=True),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+    }
+
+
+def run_child(args: list[str]) -> tuple[float, float]:
+    """Run a command; return its wall time (s) and its peak RSS (MB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if peak_kb < before:
+        peak_kb = before
+    return wall, peak_kb / 1024
+
+
+def bench_synth(size_m: float = 500.0, gsd_cm: float = 5.0) -> dict[str, object]:
+    """Synthetic world: one 500 m x 500 m district at 5 cm, two epochs with drone photos."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wall, peak = run_child([sys.executable, "-m", "skypatrol.cli", "synth", "--out", tmp,
+                                "--size-m", str(size_m), "--gsd-cm", str(gsd_cm), "--seed", "11"])
+        px = int(size_m / (gsd_cm / 100)) ** 2
+    return {
+        "benchmark": "synth",
+        "size_m": size_m,
+        "gsd_cm": gsd_cm,
+        "epochs": 2,
+        "megapixels_per_epoch": round(px / 1e6, 1),
+        "wall_s": round(wall, 1),
+        "peak_rss_mb": round(peak, 0),
+        "goal": "under 180 s and 2048 MB",
+        "machine": machine(),
+    }
+
+
+BENCHMARKS = {"synth": bench_synth}
+
+
+def main() -> None:
+    """Run the named benchmarks (all by default) and print their results."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("names", nargs="*", default=list(BENCHMARKS), choices=list(BENCHMARKS))
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    for name in args.names:
+        result = BENCHMARKS[name]()
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Flight planning, the Tello mission executor and the Tello simulator."""

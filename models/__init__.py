@@ -1,0 +1,1 @@
+"""The detection model: dataset building, training, export and the shipped weights."""

@@ -1,0 +1,94 @@
+"""Training with ultralytics offline: from YAML (no downloadable weights), resumable, on CPU."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("YOLO_OFFLINE", "true")  # the string 'true'; '1' is ignored
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters that matter here.
+
+    Attributes:
+        model: ultralytics model YAML (built from scratch) or a ``.pt`` to fine-tune.
+        epochs: training epochs.
+        imgsz: training image size, pixels (the dataset's tile size).
+        batch: images per batch.
+        device: ``cpu`` or a CUDA index such as ``0``.
+        workers: dataloader workers.
+        patience: early-stop patience, epochs.
+        scale: random scale augmentation (+/-), which also widens the GSD the model accepts.
+
+    """
+
+    model: str = "yolo11n-seg.yaml"
+    epochs: int = 40
+    imgsz: int = 384
+    batch: int = 16
+    device: str = "cpu"
+    workers: int = 2
+    patience: int = 30
+    scale: float = 0.35
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch < 1 or self.imgsz % 32:
+            raise ValueError("epochs and batch must be >= 1 and imgsz a multiple of 32")
+
+
+def train(data_yaml: Path | str, out_dir: Path | str, config: TrainConfig,
+          resume: bool = False) -> Path:
+    """Train a segmentation model; returns the path of the best weights.
+
+    With ``resume=True`` an interrupted run in ``out_dir`` continues from its ``last.pt``.
+    """
+    from ultralytics import YOLO
+
+    out = Path(out_dir).resolve()
+    last = out / "train" / "weights" / "last.pt"
+    if resume and last.exists():
+        model = YOLO(str(last))
+        model.train(resume=True)
+    else:
+        model = YOLO(config.model)
+        args: dict[str, Any] = {
+            "data": str(Path(data_yaml).resolve()),
+            "epochs": config.epochs,
+            "imgsz": config.imgsz,
+            "batch": config.batch,
+            "device": config.device,
+            "workers": config.workers,
+            "patience": config.patience,
+            "project": str(out),
+            "name": "train",
+            "exist_ok": True,
+            "pretrained": False,
+            "amp": False,
+            "plots": False,
+            "seed": config.seed,
+            "deterministic": False,
+            "scale": config.scale,
+            "degrees": 0.0,
+            "flipud": 0.5,
+            "fliplr": 0.5,
+            "mosaic": 1.0,
+            "close_mosaic": max(1, config.epochs // 8),
+            "hsv_h": 0.02,
+            "hsv_s": 0.5,
+            "hsv_v": 0.4,
+            "cache": "ram",
+            "verbose": False,
+        }
+        model.train(**args)
+    best = out / "train" / "weights" / "best.pt"
+    return best if best.exists() else last
+
+
+def config_dict(config: TrainConfig) -> dict[str, Any]:
+    """The config as plain data for the model card."""
+    return asdict(config)

@@ -1,0 +1,1 @@
+"""Pure processing stages: ingest, tiling, detection, merge, diff, cases, outputs (no Prefect)."""

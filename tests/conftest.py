@@ -1,0 +1,62 @@
+"""Shared fixtures: small GeoTIFFs, tiny seeded worlds, Prefect/ultralytics offline settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from hypothesis import settings
+
+# no per-example deadline: the suite shares two cores with training runs and CI
+settings.register_profile("skypatrol", deadline=None, max_examples=60)
+settings.load_profile("skypatrol")
+
+os.environ.setdefault("YOLO_OFFLINE", "true")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
+
+
+@pytest.fixture
+def make_geotiff(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: write a small RGB GeoTIFF with the given size, transform and CRS."""
+
+    def make(
+        width: int = 64,
+        height: int = 64,
+        transform: Affine | None = None,
+        crs: str | None = "EPSG:4549",
+        data: np.ndarray | None = None,
+        name: str = "img.tif",
+        **profile: object,
+    ) -> Path:
+        path = tmp_path / name
+        if data is None:
+            rng = np.random.default_rng(0)
+            data = rng.integers(0, 255, (3, height, width), dtype=np.uint8)
+        kw: dict[str, object] = {
+            "driver": "GTiff", "width": width, "height": height, "count": data.shape[0],
+            "dtype": data.dtype,
+            "transform": transform or Affine(0.05, 0, 529000, 0, -0.05, 3493000),
+        }
+        if crs is not None:
+            kw["crs"] = crs
+        kw.update(profile)
+        with rasterio.open(path, "w", **kw) as dst:
+            dst.write(data)
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 140 m, two-epoch synthetic world at 5 cm with frames (seed 7), made once per session."""
+    from geodata.synthetic import WorldConfig, synthesize
+
+    root = tmp_path_factory.mktemp("world")
+    synthesize(root, WorldConfig(size_m=140.0, seed=7, epochs=2, violation_density=4.0))
+    return root
