@@ -144,6 +144,66 @@ def demo(out: Path, size_m: float, seed: int, lang: str) -> None:
     _run(body)
 
 
+@cli.command()
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the dataset, the training run and the packaged model.")
+@click.option("--data", "data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Your own dataset in YOLO segmentation format (its data.yaml); "
+                   "default: synthetic worlds.")
+@click.option("--data-gsd-cm", default=10.0, show_default=True,
+              help="GSD of the tiles in --data (written into the model card).")
+@click.option("--worlds", default=14, show_default=True, help="Synthetic training worlds.")
+@click.option("--world-size-m", default=240.0, show_default=True, help="Side of each world, m.")
+@click.option("--tiles", default=55, show_default=True, help="Tiles per world epoch.")
+@click.option("--epochs", default=18, show_default=True, help="Training epochs.")
+@click.option("--imgsz", default=384, show_default=True, help="Tile size in pixels.")
+@click.option("--batch", default=16, show_default=True, help="Images per batch.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or a CUDA index.")
+@click.option("--model", "model_yaml", default="yolo11n-seg.yaml", show_default=True,
+              help="ultralytics model YAML (trained from scratch) or .pt to fine-tune.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@click.option("--no-onnx", is_flag=True, help="Skip the ONNX export.")
+def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_size_m: float,
+          tiles: int, epochs: int, imgsz: int, batch: int, device: str, model_yaml: str,
+          resume: bool, no_onnx: bool) -> None:
+    """Train the detection model (from synthetic worlds by default) and package it."""
+
+    def body() -> None:
+        from models.dataset import CLASSES, DatasetConfig, build_dataset
+        from models.export import package_model
+        from models.train import TrainConfig, config_dict
+        from models.train import train as run_training
+
+        try:
+            tcfg = TrainConfig(model=model_yaml, epochs=epochs, imgsz=imgsz, batch=batch,
+                               device=device)
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+        training: dict[str, object] = {"train": config_dict(tcfg)}
+        if data is None:
+            dcfg = DatasetConfig(seeds=tuple(range(1000, 1000 + worlds)), size_m=world_size_m,
+                                 imgsz=imgsz, tiles_per_epoch=tiles)
+            data_yaml = out / "dataset" / "data.yaml"
+            if not data_yaml.exists():
+                bar = _Bar()
+                build_dataset(out / "dataset", dcfg, val_seeds=(1900, 1901),
+                              progress=lambda d, t: bar("dataset", d, t))
+                bar.close()
+            gsd = dcfg.gsd_cm
+            training["dataset"] = {"synthetic": True, "seeds": list(dcfg.seeds),
+                                   "val_seeds": [1900, 1901], "world_size_m": world_size_m,
+                                   "tiles_per_epoch": tiles}
+        else:
+            data_yaml, gsd = data, data_gsd_cm
+            training["dataset"] = {"synthetic": False, "data": str(data)}
+        best = run_training(data_yaml, out / "run", tcfg, resume=resume)
+        card = package_model(best, out / "model", classes=CLASSES, gsd_cm=gsd, imgsz=imgsz,
+                             training=training, onnx=not no_onnx)
+        click.echo(f"model card: {card}")
+
+    _run(body)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="skypatrol")
