@@ -109,10 +109,18 @@ def check(registry: Path, imagery: tuple[Path, ...]) -> None:
             f"{len(reg.jurisdictions)} jurisdictions, CRS {reg.crs.to_string()}"
         )
         if imagery:
-            raise InputError(
-                "imagery checks arrive with the ingest stage; run `skypatrol check` "
-                "with --registry only for now"
-            )
+            from pipeline.ingest import ingest
+
+            report = ingest(imagery, reg.crs, strict=False)
+            for item in report.items:
+                r = item.record
+                if r.status == "ok":
+                    click.echo(f"ok       {r.source} ({r.kind}, {r.gsd_cm:.1f} cm/px)")
+                else:
+                    click.echo(f"skipped  {r.source}: [{r.reason}] {r.detail}")
+            click.echo(f"imagery: {len(report.ok)} ok, {len(report.skipped)} skipped")
+            if report.skipped:
+                sys.exit(EXIT_BAD_INPUT)
 
     _run(body)
 

@@ -1,0 +1,285 @@
+"""Survey ingest: find the inputs, hash them, validate them fully, quarantine the bad ones."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import rasterio
+from PIL import Image
+from rasterio.errors import RasterioError
+from shapely.geometry import box, mapping
+from shapely.geometry.base import BaseGeometry
+
+from geodata.crs import to_wgs84
+from geodata.georef import FramePose, NoPoseError, read_dji_pose, read_tello_pose, tello_sidecar
+from skypatrol.errors import InputError, InvalidImageryError
+
+RASTER_SUFFIXES = {".tif", ".tiff", ".vrt", ".jp2"}
+PHOTO_SUFFIXES = {".jpg", ".jpeg"}
+SIDECAR_SUFFIXES = {".json"}
+
+
+class Reason(StrEnum):
+    """Why an input was quarantined."""
+
+    NOT_FOUND = "not_found"
+    NOT_AN_IMAGE = "not_an_image"
+    CORRUPT_JPEG = "corrupt_jpeg"
+    CORRUPT_RASTER = "corrupt_raster"
+    NO_CRS = "no_crs"
+    NO_TRANSFORM = "no_transform"
+    GEOGRAPHIC_CRS = "geographic_crs"
+    NO_GPS = "no_gps"
+    NO_POSE_SIDECAR = "no_pose_sidecar"
+
+
+class SurveyError(InputError):
+    """The survey as a whole cannot be processed (empty, or too many bad inputs)."""
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Ingest policy.
+
+    Attributes:
+        max_skip_ratio: the survey fails when more than this share of inputs is quarantined.
+
+    """
+
+    max_skip_ratio: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_skip_ratio <= 1.0:
+            raise ValueError(f"max_skip_ratio must be within 0..1, got {self.max_skip_ratio}")
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """One input file as ``summary.json`` reports it (the survey's evidence chain)."""
+
+    source: str
+    sha256: str | None
+    kind: str  # orthophoto | dji_photo | tello_capture | unknown
+    status: str  # ok | skipped
+    reason: str | None = None
+    detail: str | None = None
+    gsd_cm: float | None = None
+    footprint: dict[str, Any] | None = None  # GeoJSON geometry, WGS84
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as plain JSON data."""
+        return {
+            "source": self.source, "sha256": self.sha256, "kind": self.kind,
+            "status": self.status, "reason": self.reason, "detail": self.detail,
+            "gsd_cm": None if self.gsd_cm is None else round(self.gsd_cm, 3),
+            "footprint": self.footprint,
+        }
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """A validated input: its record, and for photos the camera pose."""
+
+    record: InputRecord
+    frame: FramePose | None = None
+    footprint_crs: BaseGeometry | None = None  # ground coverage in the analysis CRS
+
+
+@dataclass
+class IngestReport:
+    """Every input of a survey: the good ones to process and the quarantined ones."""
+
+    items: list[Ingested] = field(default_factory=list)
+
+    @property
+    def ok(self) -> list[Ingested]:
+        """Inputs that passed validation."""
+        return [i for i in self.items if i.record.status == "ok"]
+
+    @property
+    def skipped(self) -> list[Ingested]:
+        """Quarantined inputs."""
+        return [i for i in self.items if i.record.status == "skipped"]
+
+    def records(self) -> list[dict[str, Any]]:
+        """The ``inputs`` list of ``summary.json``."""
+        return [i.record.to_json() for i in self.items]
+
+
+def _is_url(s: str) -> bool:
+    return "://" in s and not s.startswith("file://")
+
+
+def discover(inputs: Sequence[str | Path]) -> list[str]:
+    """Expand folders (recursively) into image files; keep files and URLs as given.
+
+    Sidecar JSON files are not inputs of their own: they travel with their Tello capture.
+    """
+    out: list[str] = []
+    for item in inputs:
+        s = str(item)
+        if _is_url(s):
+            out.append(s)
+            continue
+        p = Path(s)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                hidden = f.name.startswith(".")
+                if f.is_file() and f.suffix.lower() not in SIDECAR_SUFFIXES and not hidden:
+                    out.append(str(f))
+        else:
+            out.append(s)
+    return list(dict.fromkeys(out))
+
+
+def sha256_of(source: str) -> str:
+    """sha256 of a local file or any fsspec-readable URL, streamed in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with fsspec.open(source, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _skip(source: str, sha: str | None, kind: str, reason: Reason, detail: str) -> Ingested:
+    return Ingested(InputRecord(source, sha, kind, "skipped", reason.value, detail))
+
+
+def _footprint_json(geom: BaseGeometry, crs: Any) -> dict[str, Any]:
+    wgs = to_wgs84(geom, crs)
+    return _round_coords(mapping(wgs))
+
+
+def _round_coords(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return round(obj, 7)
+    if isinstance(obj, (list, tuple)):
+        return [_round_coords(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _round_coords(v) for k, v in obj.items()}
+    return obj
+
+
+def _inspect_raster(source: str, sha: str) -> Ingested:
+    try:
+        with rasterio.open(source) as ds:
+            if ds.crs is None:
+                return _skip(source, sha, "orthophoto", Reason.NO_CRS,
+                             f"{source}: GeoTIFF has no CRS; assign its projected CRS "
+                             "(e.g. gdal_edit.py -a_srs EPSG:4549)")
+            if ds.transform.is_identity and not ds.gcps[0]:
+                return _skip(source, sha, "orthophoto", Reason.NO_TRANSFORM,
+                             f"{source}: GeoTIFF has no geotransform (pixel grid unplaced)")
+            if not ds.crs.is_projected:
+                return _skip(source, sha, "orthophoto", Reason.GEOGRAPHIC_CRS,
+                             f"{source}: CRS {ds.crs} is geographic; reproject the orthophoto "
+                             "to a projected CRS in metres")
+            # a truncated tiled TIFF opens fine and fails on read: read every block
+            for _, window in ds.block_windows(1):
+                ds.read(window=window)
+            gsd_cm = abs(ds.transform.a) * 100 * (ds.crs.linear_units_factor[1] or 1.0)
+            geom = box(*ds.bounds)
+            crs = ds.crs
+    except RasterioError as exc:
+        return _skip(source, sha, "orthophoto", Reason.CORRUPT_RASTER,
+                     f"{source}: raster cannot be read completely ({exc})")
+    rec = InputRecord(source, sha, "orthophoto", "ok", gsd_cm=gsd_cm,
+                      footprint=_footprint_json(geom, crs))
+    return Ingested(rec, None, geom)
+
+
+def _decode_jpeg(data: bytes) -> None:
+    """Decode the whole JPEG, treating libjpeg's warnings (corrupt data) as errors."""
+    if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise OSError("no end-of-image marker (file truncated)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+
+
+def _inspect_photo(source: str, sha: str, crs: Any) -> Ingested:
+    with fsspec.open(source, "rb") as f:
+        data = f.read()
+    try:
+        _decode_jpeg(data)
+    except (OSError, SyntaxError, ValueError, Warning) as exc:
+        return _skip(source, sha, "photo", Reason.CORRUPT_JPEG,
+                     f"{source}: JPEG cannot be decoded completely ({exc})")
+    is_tello = not _is_url(source) and tello_sidecar(source).exists()
+    kind = "tello_capture" if is_tello else "dji_photo"
+    try:
+        frame = read_tello_pose(source, crs) if is_tello else read_dji_pose(source, crs, data)
+        fp = frame.footprint()
+    except NoPoseError as exc:
+        reason = Reason.NO_POSE_SIDECAR if is_tello else Reason.NO_GPS
+        return _skip(source, sha, kind, reason, str(exc))
+    except (InvalidImageryError, ValueError) as exc:
+        return _skip(source, sha, kind, Reason.NOT_AN_IMAGE, f"{source}: {exc}")
+    rec = InputRecord(source, sha, kind, "ok", gsd_cm=frame.gsd_cm,
+                      footprint=_footprint_json(fp, crs))
+    return Ingested(rec, frame, fp)
+
+
+def inspect(source: str, crs: Any) -> Ingested:
+    """Validate one input fully; never raises for a bad file, quarantines it with a reason."""
+    if not _is_url(source) and not Path(source).exists():
+        return _skip(source, None, "unknown", Reason.NOT_FOUND, f"{source}: file not found")
+    try:
+        sha = sha256_of(source)
+    except OSError as exc:
+        return _skip(source, None, "unknown", Reason.NOT_FOUND, f"{source}: unreadable ({exc})")
+    suffix = Path(source.split("?")[0]).suffix.lower()
+    with fsspec.open(source, "rb") as f:
+        head = f.read(16)
+    if suffix in PHOTO_SUFFIXES or head[:3] == b"\xff\xd8\xff":
+        if head[:3] != b"\xff\xd8\xff":
+            return _skip(source, sha, "unknown", Reason.NOT_AN_IMAGE,
+                         f"{source}: named like a JPEG but is not one")
+        return _inspect_photo(source, sha, crs)
+    if suffix in RASTER_SUFFIXES or head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return _inspect_raster(source, sha)
+    return _skip(source, sha, "unknown", Reason.NOT_AN_IMAGE,
+                 f"{source}: not an orthophoto (GeoTIFF) or a drone photo (JPEG)")
+
+
+def ingest(inputs: Iterable[str | Path], crs: Any, config: IngestConfig | None = None,
+           progress: Any = None, strict: bool = True) -> IngestReport:
+    """Discover, hash and validate every input of a survey.
+
+    Args:
+        inputs: files, folders and URLs.
+        crs: the analysis CRS photos are placed in (the registry's).
+        config: the skip policy.
+        progress: optional callable (done, total).
+        strict: enforce the skip policy (``False`` reports every input, as ``check`` does).
+
+    Raises:
+        SurveyError: no inputs, no valid input, or more skipped than ``max_skip_ratio`` allows.
+
+    """
+    cfg = config or IngestConfig()
+    sources = discover(list(inputs))
+    if not sources:
+        raise SurveyError("empty survey: no imagery files found in the given inputs")
+    report = IngestReport()
+    for n, src in enumerate(sources, start=1):
+        report.items.append(inspect(src, crs))
+        if progress is not None:
+            progress(n, len(sources))
+    n_skip = len(report.skipped)
+    if strict and (not report.ok or n_skip / len(sources) > cfg.max_skip_ratio):
+        lines = "\n".join(f"  - {i.record.detail}" for i in report.skipped)
+        raise SurveyError(
+            f"{n_skip} of {len(sources)} inputs are unusable (allowed: "
+            f"{cfg.max_skip_ratio:.0%}):\n{lines}"
+        )
+    return report
