@@ -1,0 +1,96 @@
+"""Inference runtime: load a packaged model (card + weights) and segment batches of tiles."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.card import SHIPPED_DIR, ModelCard
+from skypatrol.errors import SkypatrolError
+
+os.environ.setdefault("YOLO_OFFLINE", "true")
+
+DEFAULT_CARD = SHIPPED_DIR / "skypatrol-seg.json"
+
+
+class ModelNotFoundError(SkypatrolError, FileNotFoundError):
+    """No packaged model where one was expected."""
+
+
+@dataclass(frozen=True)
+class RawDetection:
+    """One instance in one tile: class index, score and its mask at tile resolution."""
+
+    class_id: int
+    score: float
+    mask: np.ndarray  # (H, W) bool, tile pixels
+
+
+def rgb_to_bgr(rgb: np.ndarray) -> np.ndarray:
+    """HWC RGB (rasterio after moveaxis, djitellopy frames) to HWC BGR (ultralytics, OpenCV)."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an HWC image with 3 channels, got shape {rgb.shape}")
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def chw_to_hwc(chw: np.ndarray) -> np.ndarray:
+    """Rasterio's CHW band order to HWC."""
+    return np.ascontiguousarray(np.moveaxis(chw, 0, 2))
+
+
+class Detector:
+    """A segmentation model with its card: ``predict`` maps RGB tiles to raw detections."""
+
+    def __init__(self, card_path: Path | str | None = None, runtime: str | None = None):
+        path = Path(card_path) if card_path else DEFAULT_CARD
+        if path.suffix == ".pt" or path.suffix == ".onnx":
+            path = path.with_suffix(".json")
+        if not path.exists():
+            raise ModelNotFoundError(
+                f"no model card at {path}; train one with `skypatrol train --out DIR` and pass "
+                "--model DIR/model/skypatrol-seg.json"
+            )
+        self.card_path = path
+        self.card = ModelCard.load(path)
+        self.runtime = runtime or self.card.default_runtime
+        weights = self.card.weights_path(path, self.runtime)
+        if not weights.exists():
+            raise ModelNotFoundError(f"{weights}: weights named by {path} are missing")
+        from ultralytics import YOLO
+
+        self.model = YOLO(str(weights), task="segment")
+        self.weights = weights
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names in index order."""
+        return self.card.classes
+
+    def predict(self, tiles_rgb: list[np.ndarray]) -> list[list[RawDetection]]:
+        """Segment a batch of ``imgsz`` x ``imgsz`` RGB tiles (HWC uint8)."""
+        if not tiles_rgb:
+            return []
+        imgsz = self.card.imgsz
+        bgr = [rgb_to_bgr(t) for t in tiles_rgb]
+        batch = len(bgr) if self.runtime != "onnx" else 1
+        results: list[Any] = []
+        for i in range(0, len(bgr), batch):
+            results.extend(self.model.predict(
+                bgr[i:i + batch], imgsz=imgsz, conf=self.card.score_threshold,
+                iou=self.card.iou_threshold, retina_masks=True, verbose=False, device="cpu",
+            ))
+        out: list[list[RawDetection]] = []
+        for res in results:
+            dets: list[RawDetection] = []
+            if res.masks is not None and len(res.boxes):
+                masks = res.masks.data.cpu().numpy() > 0.5
+                cls = res.boxes.cls.cpu().numpy().astype(int)
+                conf = res.boxes.conf.cpu().numpy()
+                for k in range(len(cls)):
+                    dets.append(RawDetection(int(cls[k]), float(conf[k]), masks[k]))
+            out.append(dets)
+        return out

@@ -1,0 +1,261 @@
+"""The case register: every violation across surveys, with stable task ids and its lifecycle.
+
+The register is one GeoPackage. Its truth is two layers, ``observations`` (what each survey
+saw, with the task id it was matched to) and ``surveys`` (when each survey flew and what ground
+its imagery covered); the ``cases`` layer is derived from them on every write. Re-running a
+survey replaces that survey's observations, so it never duplicates a case. Writes go to a
+temporary file that replaces the register atomically: a crash leaves the register as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+from shapely.geometry.base import BaseGeometry
+
+OBS_COLUMNS = ["task_id", "survey_id", "survey_date", "category", "object_class", "area_m2",
+               "confidence", "parcel_id", "district", "squad", "source"]
+SURVEY_COLUMNS = ["survey_id", "survey_date", "processed_at", "n_inputs"]
+CASE_COLUMNS = ["task_id", "category", "object_class", "status", "first_seen", "last_seen",
+                "surveys", "n_surveys", "area_m2", "first_area_m2", "max_area_m2",
+                "resolved_on", "resolved_by", "parcel_id", "district", "squad"]
+CATEGORY_WEIGHT = {"green_encroachment": 3.0, "illegal_construction": 2.5,
+                   "illegal_billboard": 1.5}
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """When a violation is the same site as an open case.
+
+    Attributes:
+        min_iou: intersection over union that makes two footprints one site.
+        min_ios: intersection over the smaller footprint (an extension that grew).
+        point_radius_m: billboards and small sites match within this centroid distance.
+        coverage_share: a case counts as re-surveyed when this share of it was imaged.
+        proximity_m: open cases within this distance raise a task's priority.
+
+    """
+
+    min_iou: float = 0.2
+    min_ios: float = 0.5
+    point_radius_m: float = 3.0
+    coverage_share: float = 0.9
+    proximity_m: float = 50.0
+
+
+@dataclass(frozen=True)
+class CaseUpdate:
+    """What one survey did to the register."""
+
+    tasks: gpd.GeoDataFrame  # this survey's violations with task ids, status, first/last seen
+    resolved: gpd.GeoDataFrame  # cases this survey confirmed gone
+    cases: gpd.GeoDataFrame  # every case after the update
+
+
+def _read(path: Path, layer: str, columns: list[str], crs: CRS) -> gpd.GeoDataFrame:
+    if path.exists() and layer in {n for n, _ in pyogrio.list_layers(path)}:
+        df = gpd.read_file(path, layer=layer, engine="pyogrio")
+        if df.crs is not None and CRS.from_user_input(df.crs) != crs:
+            df = df.to_crs(crs)
+        return df
+    return gpd.GeoDataFrame(pd.DataFrame({c: [] for c in columns}),
+                            geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
+def read_register(path: Path | str, crs: CRS | str) -> dict[str, gpd.GeoDataFrame]:
+    """The register's layers (empty frames for a new register)."""
+    p, c = Path(path), CRS.from_user_input(crs)
+    return {
+        "observations": _read(p, "observations", OBS_COLUMNS, c),
+        "surveys": _read(p, "surveys", SURVEY_COLUMNS, c),
+        "cases": _read(p, "cases", CASE_COLUMNS, c),
+    }
+
+
+def task_id_for(survey_id: str, category: str, geom: BaseGeometry) -> str:
+    """A deterministic id for a new case: the same survey and site give the same id."""
+    c = geom.representative_point()
+    key = f"{survey_id}|{category}|{c.x:.0f}|{c.y:.0f}"
+    return "SP-" + hashlib.sha1(key.encode()).hexdigest()[:10].upper()
+
+
+def _same_site(a: BaseGeometry, b: BaseGeometry, cfg: MatchConfig) -> float:
+    """A match score in [0, 1+]; 0 when the two footprints are not the same site."""
+    inter = a.intersection(b).area if a.intersects(b) else 0.0
+    union = a.area + b.area - inter
+    iou = inter / union if union > 0 else 0.0
+    ios = inter / max(1e-9, min(a.area, b.area))
+    if iou >= cfg.min_iou or ios >= cfg.min_ios:
+        return iou + 0.5 * ios
+    d = a.centroid.distance(b.centroid)
+    if d <= cfg.point_radius_m:
+        return 0.1 * (1 - d / cfg.point_radius_m)
+    return 0.0
+
+
+def derive_cases(obs: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, crs: CRS,
+                 cfg: MatchConfig) -> gpd.GeoDataFrame:
+    """Cases from observations and survey coverages (open until a later survey sees it gone)."""
+    if len(obs) == 0:
+        return gpd.GeoDataFrame(pd.DataFrame({c: [] for c in CASE_COLUMNS}),
+                                geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    sv = surveys.sort_values(["survey_date", "survey_id"])
+    rows = []
+    for task_id, grp in obs.sort_values(["survey_date", "survey_id"]).groupby("task_id",
+                                                                               sort=True):
+        last = grp.iloc[-1]
+        geom = last.geometry
+        status, resolved_on, resolved_by = "open", None, None
+        later = sv[sv.survey_date > last.survey_date]
+        for s in later.itertuples():
+            cov = s.geometry
+            if cov is not None and not cov.is_empty and (
+                geom.intersection(cov).area >= cfg.coverage_share * geom.area
+            ):
+                status, resolved_on, resolved_by = "resolved", s.survey_date, s.survey_id
+                break
+        rows.append({
+            "task_id": task_id, "category": last.category, "object_class": last.object_class,
+            "status": status, "first_seen": grp.survey_date.min(),
+            "last_seen": last.survey_date, "surveys": ",".join(grp.survey_id),
+            "n_surveys": len(grp), "area_m2": float(last.area_m2),
+            "first_area_m2": float(grp.iloc[0].area_m2), "max_area_m2": float(grp.area_m2.max()),
+            "resolved_on": resolved_on, "resolved_by": resolved_by,
+            "parcel_id": last.parcel_id, "district": last.district, "squad": last.squad,
+            "geometry": geom,
+        })
+    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=crs)
+
+
+def _write_atomic(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.gpkg")
+    tmp.unlink(missing_ok=True)
+    try:
+        for name, df in layers.items():
+            df.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def assign_priority(tasks: gpd.GeoDataFrame, open_cases: gpd.GeoDataFrame,
+                    cfg: MatchConfig) -> gpd.GeoDataFrame:
+    """Priority 1 (most urgent) to 4, with the reason an analyst can read.
+
+    The score adds the category's weight, the area (log scale), one point for a new site
+    and half a point per other open case within ``proximity_m`` (clusters of violations).
+    """
+    out = tasks.copy()
+    scores, reasons = [], []
+    others = open_cases.geometry if len(open_cases) else gpd.GeoSeries([], crs=tasks.crs)
+    for row in out.itertuples():
+        w = CATEGORY_WEIGHT.get(row.category, 1.0)
+        size = math.log10(max(1.0, row.area_m2))
+        new = 1.0 if row.status == "new" else 0.0
+        near = 0
+        if len(others):
+            near = int((others.distance(row.geometry) <= cfg.proximity_m).sum()) - 1
+            near = max(0, near)
+        score = w + size + new + 0.5 * min(near, 4)
+        scores.append(score)
+        reasons.append(f"{row.category}; {row.area_m2:.0f} m²; {row.status}; "
+                       f"{near} open case(s) within {cfg.proximity_m:.0f} m")
+    out["priority_score"] = [round(s, 2) for s in scores]
+    out["priority"] = [1 if s >= 6 else 2 if s >= 5 else 3 if s >= 4 else 4 for s in scores]
+    out["priority_reason"] = reasons
+    return out
+
+
+def update_register(
+    path: Path | str,
+    survey_id: str,
+    survey_date: dt.date,
+    coverage: BaseGeometry,
+    violations: gpd.GeoDataFrame,
+    n_inputs: int = 0,
+    cfg: MatchConfig | None = None,
+) -> CaseUpdate:
+    """Record one survey's violations in the register and return its tasks.
+
+    Each violation is matched to an open case of the same category (one-to-one, best match
+    first); unmatched ones open new cases. Cases open before this survey, covered by its
+    imagery and not seen again, are resolved by it. Running the same survey again replaces
+    its own observations, so the register does not change the second time.
+    """
+    cfg = cfg or MatchConfig()
+    p = Path(path)
+    crs = CRS.from_user_input(violations.crs)
+    reg = read_register(p, crs)
+    date_s = survey_date.isoformat()
+    obs = reg["observations"]
+    obs = obs[obs.survey_id != survey_id]
+    surveys = reg["surveys"]
+    surveys = surveys[surveys.survey_id != survey_id]
+    before = derive_cases(obs, surveys, crs, cfg)
+    before = before[before.last_seen <= date_s] if len(before) else before
+    open_before = before[before.status == "open"] if len(before) else before
+
+    pairs = []
+    for i, v in enumerate(violations.itertuples()):
+        if len(open_before) == 0:
+            break
+        cands = open_before[open_before.category == v.category]
+        for c in cands.itertuples():
+            s = _same_site(v.geometry, c.geometry, cfg)
+            if s > 0:
+                pairs.append((s, i, c.task_id))
+    pairs.sort(key=lambda t: -t[0])
+    assigned: dict[int, str] = {}
+    used: set[str] = set()
+    for _, i, tid in pairs:
+        if i not in assigned and tid not in used:
+            assigned[i] = tid
+            used.add(tid)
+    task_ids: list[str] = []
+    for i, v in enumerate(violations.itertuples()):
+        tid = assigned.get(i) or task_id_for(survey_id, v.category, v.geometry)
+        k = 2
+        while tid in task_ids:  # two sites hashed alike in one survey
+            tid = f"{tid.split('~')[0]}~{k}"
+            k += 1
+        task_ids.append(tid)
+    new_obs = violations.copy()
+    new_obs["task_id"] = task_ids
+    new_obs["survey_id"] = survey_id
+    new_obs["survey_date"] = date_s
+    new_obs = new_obs[[*OBS_COLUMNS, "geometry"]]
+    all_obs = pd.concat([obs, new_obs], ignore_index=True) if len(obs) else new_obs
+    all_obs = gpd.GeoDataFrame(all_obs, geometry="geometry", crs=crs)
+    survey_row = gpd.GeoDataFrame(
+        pd.DataFrame({"survey_id": [survey_id], "survey_date": [date_s],
+                      "processed_at": [dt.datetime.now(dt.UTC).isoformat(timespec="seconds")],
+                      "n_inputs": [n_inputs]}),
+        geometry=gpd.GeoSeries([shapely.force_2d(coverage)], crs=crs), crs=crs)
+    all_surveys = pd.concat([surveys, survey_row], ignore_index=True) if len(surveys) else \
+        survey_row
+    all_surveys = gpd.GeoDataFrame(all_surveys, geometry="geometry", crs=crs)
+    cases = derive_cases(all_obs, all_surveys, crs, cfg)
+    _write_atomic(p, {"observations": all_obs, "surveys": all_surveys, "cases": cases})
+
+    info = cases.set_index("task_id")
+    tasks = violations.copy()
+    tasks["task_id"] = task_ids
+    tasks["first_seen"] = [info.at[t, "first_seen"] for t in task_ids]
+    tasks["last_seen"] = date_s
+    tasks["status"] = ["new" if info.at[t, "first_seen"] == date_s else "persisting"
+                       for t in task_ids]
+    tasks["survey_id"] = survey_id
+    open_now = cases[cases.status == "open"]
+    tasks = assign_priority(tasks, open_now, cfg)
+    resolved = cases[(cases.status == "resolved") & (cases.resolved_by == survey_id)]
+    return CaseUpdate(tasks.reset_index(drop=True), resolved.reset_index(drop=True), cases)

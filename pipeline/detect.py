@@ -1,0 +1,294 @@
+"""Tiled detection over large rasters, merged across tile seams into world polygons.
+
+Windowed reads at the model's GSD (never the whole raster), batched inference, and one
+polygon per structure however many tiles cut it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+from affine import Affine
+from pyproj import CRS
+from rasterio.enums import Resampling
+from rasterio.features import shapes
+from rasterio.windows import Window
+from shapely.geometry import Polygon, box, shape
+from shapely.geometry.base import BaseGeometry
+
+from models.runtime import Detector, RawDetection, chw_to_hwc
+
+DETECTION_COLUMNS = ["class", "score", "source", "geometry"]
+
+
+@dataclass(frozen=True)
+class TilingConfig:
+    """How a raster is cut for the model.
+
+    Attributes:
+        imgsz: tile side in model pixels.
+        model_gsd_m: the model's GSD; rasters are resampled to it on read.
+        overlap: share of a tile repeated in its neighbour (objects cut by one tile are whole
+            in the next, up to ``overlap * imgsz * model_gsd_m`` metres).
+        batch: tiles per inference batch.
+        min_area_m2: detections smaller than this are dropped as noise.
+
+    """
+
+    imgsz: int = 384
+    model_gsd_m: float = 0.10
+    overlap: float = 0.2
+    batch: int = 8
+    min_area_m2: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.overlap < 0.5:
+            raise ValueError(f"overlap must be in [0, 0.5), got {self.overlap}")
+        if self.imgsz <= 0 or self.model_gsd_m <= 0 or self.batch <= 0:
+            raise ValueError("imgsz, model_gsd_m and batch must be positive")
+
+    @classmethod
+    def for_detector(cls, det: Detector, batch: int = 8) -> TilingConfig:
+        """The tiling the model's card asks for."""
+        c = det.card
+        return cls(imgsz=c.imgsz, model_gsd_m=c.gsd_cm / 100, overlap=c.tile_overlap,
+                   batch=batch)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A tile: its source window (raster pixels) and the transform of its model pixels."""
+
+    window: Window
+    transform: Affine  # model-pixel edges -> world
+    edges: tuple[bool, bool, bool, bool]  # left, top, right, bottom lie inside the raster
+
+
+def plan_tiles(width: int, height: int, transform: Affine, cfg: TilingConfig) -> list[Tile]:
+    """Overlapping square windows covering the raster, each ``imgsz`` model pixels wide.
+
+    The last row and column are shifted back inside the raster, so every tile is full size
+    (unless the raster itself is smaller than one tile).
+    """
+    gsd = abs(transform.a)
+    size = max(1, int(round(cfg.imgsz * cfg.model_gsd_m / gsd)))  # source pixels per tile
+    stride = max(1, int(round(size * (1 - cfg.overlap))))
+
+    def starts(n: int) -> list[int]:
+        if n <= size:
+            return [0]
+        s = list(range(0, n - size, stride))
+        return [*s, n - size]
+
+    tiles = []
+    for row in starts(height):
+        for col in starts(width):
+            w, h = min(size, width - col), min(size, height - row)
+            win = Window(col, row, w, h)
+            scale_x, scale_y = w / cfg.imgsz, h / cfg.imgsz
+            t = rasterio.windows.transform(win, transform) * Affine.scale(scale_x, scale_y)
+            edges = (col > 0, row > 0, col + w < width, row + h < height)
+            tiles.append(Tile(win, t, edges))
+    return tiles
+
+
+def read_tile(ds: rasterio.io.DatasetReader, tile: Tile, imgsz: int) -> np.ndarray | None:
+    """Read a tile resampled to ``imgsz`` (area average; overviews when they fit).
+
+    Returns HWC RGB uint8, or None for a tile that is all nodata.
+    """
+    data = ds.read((1, 2, 3), window=tile.window, out_shape=(3, imgsz, imgsz),
+                   resampling=Resampling.average, boundless=False)
+    mask = ds.read_masks(1, window=tile.window, out_shape=(imgsz, imgsz),
+                         resampling=Resampling.nearest)
+    if not mask.any() or not data.any():
+        return None
+    rgb = chw_to_hwc(data)
+    if not mask.all():
+        rgb[mask == 0] = 0
+    return rgb
+
+
+def mask_to_polygon(mask: np.ndarray, transform: Affine) -> Polygon | None:
+    """The largest connected polygon of a boolean mask, with exact pixel-edge coordinates."""
+    polys = [shape(geom) for geom, val in shapes(mask.astype(np.uint8), mask=mask,
+                                                 transform=transform) if val == 1]
+    if not polys:
+        return None
+    best = max(polys, key=lambda p: p.area)
+    best = Polygon(best.exterior)  # holes in a roof mask are noise
+    return best.simplify(abs(transform.a) * 0.5, preserve_topology=True)
+
+
+@dataclass
+class _Det:
+    cls: int
+    score: float
+    geom: BaseGeometry
+    cut: bool  # touches an inner tile edge: possibly only part of the object
+
+
+def _touches_inner_edge(mask: np.ndarray, edges: tuple[bool, bool, bool, bool]) -> bool:
+    left, top, right, bottom = edges
+    return bool(
+        (left and mask[:, :2].any()) or (top and mask[:2, :].any())
+        or (right and mask[:, -2:].any()) or (bottom and mask[-2:, :].any())
+    )
+
+
+def _to_dets(raw: list[RawDetection], tile: Tile, min_area: float) -> list[_Det]:
+    out = []
+    for r in raw:
+        poly = mask_to_polygon(r.mask, tile.transform)
+        if poly is None or poly.area < min_area:
+            continue
+        out.append(_Det(r.class_id, r.score, poly, _touches_inner_edge(r.mask, tile.edges)))
+    return out
+
+
+def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
+    """Merge one structure seen by several overlapping tiles into one detection.
+
+    Detections of the same class whose intersection over the smaller area exceeds ``ios``
+    are clustered. A cluster with a whole view (a member not cut by a tile edge) keeps the best
+    whole member; a cluster of pieces (a structure larger than a tile) becomes their union.
+    """
+    if not dets:
+        return []
+    geoms = [d.geom for d in dets]
+    tree = shapely.STRtree(geoms)
+    parent = list(range(len(dets)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    left, right = tree.query(geoms, predicate="intersects")
+    for i, j in zip(left.tolist(), right.tolist()):
+        if i >= j or dets[i].cls != dets[j].cls:
+            continue
+        inter = geoms[i].intersection(geoms[j]).area
+        if inter / max(1e-9, min(geoms[i].area, geoms[j].area)) > ios:
+            parent[find(i)] = find(j)
+    clusters: dict[int, list[_Det]] = {}
+    for i, d in enumerate(dets):
+        clusters.setdefault(find(i), []).append(d)
+    merged = []
+    for members in clusters.values():
+        whole = [d for d in members if not d.cut]
+        if whole:
+            best = max(whole, key=lambda d: (d.score, d.geom.area))
+            # a whole view smaller than the cut pieces means the structure is bigger than it
+            union = shapely.union_all([d.geom for d in members])
+            if union.area > best.geom.area * 1.25 and any(d.cut for d in members):
+                merged.append(_Det(best.cls, best.score, _polygonal(union), False))
+            else:
+                merged.append(best)
+        else:
+            union = shapely.union_all([d.geom for d in members])
+            merged.append(_Det(members[0].cls, max(d.score for d in members), _polygonal(union),
+                               True))
+    return merged
+
+
+def _polygonal(g: BaseGeometry) -> Polygon:
+    if isinstance(g, Polygon):
+        return Polygon(g.exterior)
+    parts = [p for p in getattr(g, "geoms", []) if isinstance(p, Polygon)]
+    if not parts:
+        return Polygon()
+    # close hairline gaps between pieces, keep the outline
+    closed = shapely.union_all(parts).buffer(0.05, join_style="mitre").buffer(
+        -0.05, join_style="mitre")
+    if isinstance(closed, Polygon):
+        return Polygon(closed.exterior)
+    return Polygon(max(getattr(closed, "geoms", parts), key=lambda p: p.area).exterior)
+
+
+def iter_batches(tiles: list[Tile], n: int) -> Iterator[list[Tile]]:
+    """Tiles in batches of ``n``."""
+    for i in range(0, len(tiles), n):
+        yield tiles[i:i + n]
+
+
+def detect_raster(
+    path: str,
+    detector: Detector,
+    cfg: TilingConfig,
+    out_crs: CRS | str,
+    progress: Callable[[int, int], None] | None = None,
+) -> gpd.GeoDataFrame:
+    """Detect structures in one georeferenced raster; returns polygons in ``out_crs``.
+
+    Reads tile by tile (never the whole raster), skips nodata tiles, batches inference, and
+    merges detections across tile seams.
+    """
+    dets: list[_Det] = []
+    with rasterio.open(path) as ds:
+        tiles = plan_tiles(ds.width, ds.height, ds.transform, cfg)
+        src_crs = ds.crs
+        done = 0
+        for batch in iter_batches(tiles, cfg.batch):
+            imgs, kept = [], []
+            for t in batch:
+                img = read_tile(ds, t, cfg.imgsz)
+                if img is not None:
+                    imgs.append(img)
+                    kept.append(t)
+            for t, raw in zip(kept, detector.predict(imgs)):
+                dets.extend(_to_dets(raw, t, cfg.min_area_m2))
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(tiles))
+    merged = merge_detections(dets)
+    names = detector.classes
+    frame = gpd.GeoDataFrame(
+        pd.DataFrame({
+            "class": [names[d.cls] for d in merged],
+            "score": [round(d.score, 4) for d in merged],
+            "source": [path] * len(merged),
+        }),
+        geometry=[d.geom for d in merged],
+        crs=src_crs,
+    )
+    frame = frame[~frame.geometry.is_empty & (frame.geometry.area >= cfg.min_area_m2)]
+    if frame.crs is not None and CRS.from_user_input(out_crs) != CRS.from_user_input(frame.crs):
+        frame = frame.to_crs(out_crs)
+    return frame.reset_index(drop=True)
+
+
+def empty_detections(crs: CRS | str) -> gpd.GeoDataFrame:
+    """An empty detections frame with the schema's columns."""
+    return gpd.GeoDataFrame(pd.DataFrame({"class": pd.Series(dtype=str),
+                                          "score": pd.Series(dtype=float),
+                                          "source": pd.Series(dtype=str)}),
+                            geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
+def raster_coverage(path: str, out_crs: CRS | str) -> BaseGeometry:
+    """Ground covered by a raster's valid pixels (its bounds, or its mask's outline), in out_crs."""
+    with rasterio.open(path) as ds:
+        scale = max(1, int(math.ceil(max(ds.width, ds.height) / 512)))
+        shape_ = (max(1, ds.height // scale), max(1, ds.width // scale))
+        m = ds.read_masks(1, out_shape=shape_, resampling=Resampling.nearest)
+        t = ds.transform * Affine.scale(ds.width / shape_[1], ds.height / shape_[0])
+        if m.all():
+            geom: BaseGeometry = box(*ds.bounds)
+        else:
+            polys = [shape(g) for g, v in shapes((m > 0).astype(np.uint8), mask=m > 0,
+                                                   transform=t) if v == 1]
+            geom = shapely.union_all(polys) if polys else Polygon()
+        src = ds.crs
+    s = gpd.GeoSeries([geom], crs=src)
+    if CRS.from_user_input(out_crs) != CRS.from_user_input(src):
+        s = s.to_crs(out_crs)
+    return s.iloc[0]

@@ -1,0 +1,214 @@
+"""Detections diffed against the registry: the contract's three violation categories."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+from pyproj import CRS
+from rasterio.enums import Resampling
+from rasterio.features import geometry_mask, shapes
+from rasterio.windows import from_bounds
+from shapely.geometry import Polygon, shape
+from shapely.geometry.base import BaseGeometry
+
+from geodata.registry import Registry
+
+VIOLATION_COLUMNS = [
+    "category", "object_class", "area_m2", "confidence", "parcel_id", "district", "squad",
+    "source", "geometry",
+]
+
+
+@dataclass(frozen=True)
+class DiffConfig:
+    """Tolerances of the registry diff.
+
+    Attributes:
+        footprint_tolerance_m: detected outlines wander this much around a permitted
+            footprint; excess thinner than this is footprint noise, not an extension.
+        min_violation_m2: violating areas below this are not reported.
+        billboard_permit_radius_m: a licence counts for a board within this distance.
+        min_green_m2: green-space loss below this is not reported.
+        exg_threshold: excess-green index ((2G - R - B) / (R + G + B)) below which a pixel
+            in a green parcel counts as not vegetated.
+        dark_threshold: pixels darker than this (mean DN) are shadow, not cleared ground.
+        vegetation_gsd_m: resolution at which green parcels are scanned for cleared ground.
+
+    """
+
+    footprint_tolerance_m: float = 0.6
+    min_violation_m2: float = 3.0
+    billboard_permit_radius_m: float = 2.0
+    min_green_m2: float = 4.0
+    exg_threshold: float = 0.08
+    dark_threshold: float = 45.0
+    vegetation_gsd_m: float = 0.2
+
+
+def _empty(crs: object) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(pd.DataFrame({c: [] for c in VIOLATION_COLUMNS[:-1]}),
+                            geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
+def _clean(g: BaseGeometry, tol: float) -> BaseGeometry:
+    """Remove slivers thinner than ``2 * tol`` by a morphological opening."""
+    if g.is_empty:
+        return g
+    return g.buffer(-tol, join_style="mitre").buffer(tol, join_style="mitre")
+
+
+def cleared_ground(
+    rasters: list[str], registry: Registry, structures: BaseGeometry, cfg: DiffConfig
+) -> gpd.GeoDataFrame:
+    """Unvegetated ground in green parcels, found from the imagery (excess-green index).
+
+    Structures already detected are left out (one site, one category), and so are dark
+    pixels (shadows). Returns polygons with ``object_class = cleared_ground``.
+    """
+    green = registry.parcels[registry.parcels.land_use == "green"]
+    found: list[BaseGeometry] = []
+    srcs: list[str] = []
+    scores: list[float] = []
+    for path in rasters:
+        with rasterio.open(path) as ds:
+            if ds.crs is None or CRS.from_user_input(ds.crs) != registry.crs:
+                continue  # vegetation is scanned on rasters in the registry's CRS
+            bounds = shapely.box(*ds.bounds)
+            for parcel in green.geometry:
+                if not parcel.intersects(bounds):
+                    continue
+                area = parcel.intersection(bounds)
+                win = from_bounds(*area.bounds, ds.transform).round_offsets().round_lengths()
+                if win.width < 2 or win.height < 2:
+                    continue
+                f = max(1.0, cfg.vegetation_gsd_m / abs(ds.transform.a))
+                shape_ = (max(2, int(win.height / f)), max(2, int(win.width / f)))
+                data = ds.read((1, 2, 3), window=win, out_shape=(3, *shape_),
+                               resampling=Resampling.average).astype(np.float32)
+                valid = ds.read_masks(1, window=win, out_shape=shape_) > 0
+                t = ds.window_transform(win) * rasterio.Affine.scale(
+                    win.width / shape_[1], win.height / shape_[0])
+                r, g, b = data
+                total = r + g + b + 1e-3
+                exg = (2 * g - r - b) / total
+                bare = (exg < cfg.exg_threshold) & (total / 3 > cfg.dark_threshold) & valid
+                inside = ~geometry_mask([area], shape_, t)
+                bare &= inside
+                if structures is not None and not structures.is_empty:
+                    bare &= geometry_mask([structures.buffer(0.5)], shape_, t)
+                if bare.sum() * abs(t.a * t.e) < cfg.min_green_m2:
+                    continue
+                for geom, val in shapes(bare.astype(np.uint8), mask=bare, transform=t):
+                    if val != 1:
+                        continue
+                    poly = _clean(shape(geom), cfg.vegetation_gsd_m).intersection(area)
+                    if poly.area >= cfg.min_green_m2:
+                        found.append(poly)
+                        srcs.append(path)
+                        scores.append(float(np.clip(1 - exg[inside].mean(), 0, 1)))
+    frame = gpd.GeoDataFrame(
+        pd.DataFrame({"class": ["cleared_ground"] * len(found), "score": scores,
+                      "source": srcs}),
+        geometry=gpd.GeoSeries(found, crs=registry.parcels.crs), crs=registry.parcels.crs)
+    return frame
+
+
+def _locate(geom: BaseGeometry, registry: Registry) -> tuple[str | None, str, str]:
+    parcels = registry.parcels
+    idx = parcels.sindex.query(geom, predicate="intersects")
+    parcel_id = None
+    district = ""
+    if len(idx):
+        overlaps = parcels.geometry.iloc[idx].intersection(geom).area
+        best = overlaps.idxmax()
+        parcel_id = str(parcels.at[best, "parcel_id"])
+        district = str(parcels.at[best, "district"])
+    jur = registry.jurisdictions
+    pt = geom.representative_point()
+    hit = jur[jur.geometry.covers(pt)]
+    if len(hit) == 0:
+        hit = jur.iloc[[int(jur.distance(pt).argmin())]] if len(jur) else hit
+    squad = str(hit.iloc[0]["squad"]) if len(hit) else ""
+    if len(hit) and not district:
+        district = str(hit.iloc[0]["district"])
+    return parcel_id, district, squad
+
+
+def diff_registry(
+    detections: gpd.GeoDataFrame,
+    registry: Registry,
+    survey_date: dt.date,
+    cfg: DiffConfig | None = None,
+) -> gpd.GeoDataFrame:
+    """Turn detections (classes building, shed, billboard, cleared_ground) into violations.
+
+    - green_encroachment: anything built, paved or cleared inside a green parcel; the area
+      is what lies inside the green parcel (wins over illegal construction).
+    - illegal_construction: a building or shed beyond the permits of its kind; the area is
+      the detected footprint outside the permits, after slivers thinner than the footprint
+      tolerance are removed.
+    - illegal_billboard: no licence valid on the survey date within the permit radius.
+    """
+    cfg = cfg or DiffConfig()
+    crs = registry.parcels.crs
+    if len(detections) == 0:
+        return _empty(crs)
+    green = shapely.union_all(registry.parcels[registry.parcels.land_use == "green"].geometry)
+    permits = registry.permitted_structures
+    by_kind = {k: shapely.union_all(permits[permits.kind == k].geometry)
+               for k in ("building", "shed")}
+    boards = registry.billboard_permits
+    valid_boards = boards[boards.valid_until.map(lambda d: d is None or d >= survey_date)]
+    board_union = shapely.union_all(valid_boards.geometry) if len(valid_boards) else Polygon()
+    rows = []
+    for cls, score, source, geom in zip(detections["class"], detections["score"],
+                                        detections["source"], detections.geometry):
+        category = None
+        vgeom: BaseGeometry = Polygon()
+        if cls == "billboard":
+            if board_union.is_empty or geom.distance(board_union) > cfg.billboard_permit_radius_m:
+                category, vgeom = "illegal_billboard", geom
+        else:
+            lost = geom.intersection(green) if not green.is_empty else Polygon()
+            lost = _clean(lost, 0.2)
+            if lost.area >= cfg.min_green_m2:
+                category, vgeom = "green_encroachment", lost
+            elif cls in ("building", "shed"):
+                permitted = by_kind[cls]
+                raw = geom.difference(permitted) if not permitted.is_empty else geom
+                core = _clean(raw, cfg.footprint_tolerance_m / 2)
+                excess = raw.intersection(core.buffer(cfg.footprint_tolerance_m))
+                if excess.area >= cfg.min_violation_m2:
+                    category, vgeom = "illegal_construction", excess
+        if category is None:
+            continue
+        parcel_id, district, squad = _locate(vgeom, registry)
+        rows.append({
+            "category": category, "object_class": cls, "area_m2": round(float(vgeom.area), 2),
+            "confidence": round(float(score), 3), "parcel_id": parcel_id,
+            "district": district, "squad": squad, "source": source, "geometry": vgeom,
+        })
+    if not rows:
+        return _empty(crs)
+    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=crs)
+
+
+def overlap_ratio(a: BaseGeometry, b: BaseGeometry) -> float:
+    """Intersection over union of two geometries (0 when either is empty)."""
+    if a.is_empty or b.is_empty:
+        return 0.0
+    inter = a.intersection(b).area
+    union = a.area + b.area - inter
+    return 0.0 if union <= 0 else inter / union
+
+
+def distance_m(a: BaseGeometry, b: BaseGeometry) -> float:
+    """Distance between two geometries in CRS units (metres)."""
+    return float(a.distance(b)) if not (a.is_empty or b.is_empty) else math.inf

@@ -1,0 +1,107 @@
+import datetime as dt
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from affine import Affine
+from shapely.geometry import Point, box
+
+from geodata.registry import read_registry, write_registry
+from pipeline.diff import DiffConfig, cleared_ground, diff_registry
+
+CRS = "EPSG:4549"
+X, Y = 529000.0, 3493000.0
+DATE = dt.date(2026, 4, 1)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": ["P1", "G1"], "land_use": ["residential", "green"],
+         "district": ["Liangxi", "Liangxi"]},
+        geometry=[box(X, Y, X + 50, Y + 50), box(X + 50, Y, X + 100, Y + 50)], crs=CRS)
+    permits = gpd.GeoDataFrame(
+        {"permit_id": ["BP1", "SP1"], "parcel_id": ["P1", "P1"], "kind": ["building", "shed"]},
+        geometry=[box(X + 10, Y + 10, X + 30, Y + 30), box(X + 40, Y + 40, X + 44, Y + 44)],
+        crs=CRS)
+    boards = gpd.GeoDataFrame(
+        {"permit_id": ["AD1", "AD2"], "valid_until": [None, dt.date(2026, 1, 1)]},
+        geometry=[Point(X + 5, Y + 45), Point(X + 5, Y + 5)], crs=CRS)
+    jur = gpd.GeoDataFrame({"district": ["Liangxi"], "squad": ["Liangxi-1"]},
+                           geometry=[box(X, Y, X + 100, Y + 50)], crs=CRS)
+    path = write_registry(tmp_path / "r.gpkg", parcels=parcels, permitted_structures=permits,
+                          billboard_permits=boards, jurisdictions=jur)
+    return read_registry(path)
+
+
+def dets(*items):
+    return gpd.GeoDataFrame({"class": [c for c, _ in items], "score": [0.9] * len(items),
+                             "source": ["ortho.tif"] * len(items)},
+                            geometry=[g for _, g in items], crs=CRS)
+
+
+def test_permitted_building_with_footprint_noise_is_legal(registry):
+    noisy = box(X + 9.7, Y + 10.3, X + 30.3, Y + 29.8)  # +-30 cm around the permit
+    assert len(diff_registry(dets(("building", noisy)), registry, DATE)) == 0
+
+
+def test_extension_counts_only_the_excess(registry):
+    extended = box(X + 10, Y + 10, X + 35, Y + 30)  # 5 m x 20 m beyond the permit
+    v = diff_registry(dets(("building", extended)), registry, DATE)
+    assert len(v) == 1 and v.category[0] == "illegal_construction"
+    assert v.area_m2[0] == pytest.approx(100.0, rel=0.02)
+    assert v.parcel_id[0] == "P1" and v.squad[0] == "Liangxi-1"
+
+
+def test_rooftop_shed_on_a_permitted_building_is_illegal(registry):
+    v = diff_registry(dets(("shed", box(X + 15, Y + 15, X + 20, Y + 21))), registry, DATE)
+    assert list(v.category) == ["illegal_construction"]
+    assert v.area_m2[0] == pytest.approx(30.0, rel=0.01)
+
+
+def test_permitted_shed_is_legal_and_unpermitted_is_not(registry):
+    v = diff_registry(dets(("shed", box(X + 40, Y + 40, X + 44, Y + 44)),
+                           ("shed", box(X + 2, Y + 35, X + 6, Y + 39))), registry, DATE)
+    assert len(v) == 1 and v.area_m2[0] == pytest.approx(16.0, rel=0.01)
+
+
+def test_shed_in_green_parcel_is_green_encroachment_only(registry):
+    v = diff_registry(dets(("shed", box(X + 60, Y + 10, X + 66, Y + 15))), registry, DATE)
+    assert list(v.category) == ["green_encroachment"]
+    assert v.area_m2[0] == pytest.approx(30.0, rel=0.01)
+
+
+def test_billboard_permits_by_place_and_date(registry):
+    v = diff_registry(dets(
+        ("billboard", box(X + 1, Y + 44.5, X + 9, Y + 45.5)),   # valid licence, no expiry
+        ("billboard", box(X + 1, Y + 4.5, X + 9, Y + 5.5)),     # licence expired 2026-01-01
+        ("billboard", box(X + 30, Y + 44.5, X + 38, Y + 45.5)),  # no licence near
+    ), registry, DATE)
+    assert sorted(v.area_m2) == pytest.approx([8.0, 8.0])
+    assert set(v.category) == {"illegal_billboard"}
+    earlier = diff_registry(dets(("billboard", box(X + 1, Y + 4.5, X + 9, Y + 5.5))),
+                            registry, dt.date(2025, 12, 1))
+    assert len(earlier) == 0
+
+
+def test_cleared_ground_is_found_from_the_imagery(registry, make_geotiff):
+    gsd = 0.1
+    h, w = 500, 1000
+    img = np.zeros((3, h, w), np.uint8)
+    img[0], img[1], img[2] = 80, 130, 50  # grass everywhere
+    # a 10 m x 8 m patch of bare soil inside the green parcel (x 60..70, y 20..28)
+    r0, r1 = int((50 - 28) / gsd), int((50 - 20) / gsd)
+    c0, c1 = int(60 / gsd), int(70 / gsd)  # columns from X
+    img[0, r0:r1, c0:c1], img[1, r0:r1, c0:c1], img[2, r0:r1, c0:c1] = 160, 135, 100
+    # the same soil in the residential parcel is not a violation
+    img[0, 100:200, 100:200], img[1, 100:200, 100:200], img[2, 100:200, 100:200] = 160, 135, 100
+    path = make_geotiff(w, h, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
+    found = cleared_ground([str(path)], registry, None, DiffConfig())
+    assert len(found) == 1
+    assert found.geometry.iloc[0].area == pytest.approx(80.0, rel=0.1)
+    v = diff_registry(found, registry, DATE)
+    assert list(v.category) == ["green_encroachment"] and v.object_class[0] == "cleared_ground"
+
+
+def test_blank_detections_give_no_violations(registry):
+    assert len(diff_registry(dets(), registry, DATE)) == 0
