@@ -43,6 +43,9 @@ def package_model(
     pt = out / f"{name}.pt"
     if Path(weights).resolve() != pt.resolve():
         shutil.copyfile(weights, pt)
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    strip_optimizer(str(pt))  # a mid-training checkpoint carries optimizer state: drop it
     files = {"pt": pt.name}
     if onnx:
         exported = export_onnx(pt, imgsz)

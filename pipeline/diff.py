@@ -72,14 +72,21 @@ def cleared_ground(
     Structures already detected are left out (one site, one category), and so are dark
     pixels (shadows). Returns polygons with ``object_class = cleared_ground``.
     """
-    green = registry.parcels[registry.parcels.land_use == "green"]
+    green_reg = registry.parcels[registry.parcels.land_use == "green"]
     found: list[BaseGeometry] = []
     srcs: list[str] = []
     scores: list[float] = []
     for path in rasters:
         with rasterio.open(path) as ds:
-            if ds.crs is None or CRS.from_user_input(ds.crs) != registry.crs:
-                continue  # vegetation is scanned on rasters in the registry's CRS
+            if ds.crs is None:
+                continue
+            ds_crs = CRS.from_user_input(ds.crs)
+            green = green_reg.to_crs(ds_crs) if ds_crs != registry.crs else green_reg
+            if structures is not None and not structures.is_empty and ds_crs != registry.crs:
+                structures_ds = gpd.GeoSeries([structures], crs=registry.crs).to_crs(ds_crs)[0]
+            else:
+                structures_ds = structures
+            n_before = len(found)
             bounds = shapely.box(*ds.bounds)
             for parcel in green.geometry:
                 if not parcel.intersects(bounds):
@@ -101,8 +108,8 @@ def cleared_ground(
                 bare = (exg < cfg.exg_threshold) & (total / 3 > cfg.dark_threshold) & valid
                 inside = ~geometry_mask([area], shape_, t)
                 bare &= inside
-                if structures is not None and not structures.is_empty:
-                    bare &= geometry_mask([structures.buffer(0.5)], shape_, t)
+                if structures_ds is not None and not structures_ds.is_empty:
+                    bare &= geometry_mask([structures_ds.buffer(0.5)], shape_, t)
                 if bare.sum() * abs(t.a * t.e) < cfg.min_green_m2:
                     continue
                 for geom, val in shapes(bare.astype(np.uint8), mask=bare, transform=t):
@@ -113,6 +120,14 @@ def cleared_ground(
                         found.append(poly)
                         srcs.append(path)
                         scores.append(float(np.clip(1 - exg[inside].mean(), 0, 1)))
+            if ds_crs != registry.crs and len(found) > n_before:
+                back = gpd.GeoSeries(found[n_before:], crs=ds_crs).to_crs(registry.crs)
+                found[n_before:] = list(back)
+    if len(set(srcs)) > 1:  # overlapping rasters saw the same ground: one polygon per site
+        union = shapely.union_all(found)
+        parts = [g for g in getattr(union, "geoms", [union]) if g.area >= cfg.min_green_m2]
+        owner = [next(i for i, f in enumerate(found) if f.intersects(g)) for g in parts]
+        found, srcs, scores = parts, [srcs[i] for i in owner], [scores[i] for i in owner]
     frame = gpd.GeoDataFrame(
         pd.DataFrame({"class": ["cleared_ground"] * len(found), "score": scores,
                       "source": srcs}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import click
 
+from pipeline.i18n import t
 from skypatrol.errors import InputError, SkypatrolError
 
 EXIT_BAD_INPUT = 2
@@ -86,8 +88,8 @@ def synth(out: Path, size_m: float, gsd_cm: float, seed: int, epochs: int, no_fr
         bar.close()
         click.echo(f"world written to {res.root}")
         click.echo(f"  registry: {res.registry}")
-        for o, t in zip(res.orthos, res.truths):
-            click.echo(f"  ortho:    {o}   truth: {t}")
+        for ortho, truth in zip(res.orthos, res.truths):
+            click.echo(f"  ortho:    {ortho}   truth: {truth}")
 
     _run(body)
 
@@ -125,6 +127,68 @@ def check(registry: Path, imagery: tuple[Path, ...]) -> None:
     _run(body)
 
 
+def _parse_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise InputError(f"--date {value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+@cli.command()
+@click.argument("imagery", nargs=-1, required=True)
+@click.option("--registry", "registry", required=True, type=click.Path(path_type=Path),
+              help="Parcel registry GeoPackage (the contract's four layers).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder for tasks, reports, evidence and summary.")
+@click.option("--cases", "cases", type=click.Path(dir_okay=False, path_type=Path),
+              help="Case register GeoPackage kept across surveys "
+                   "[default: cases.gpkg beside OUT, i.e. OUT/../cases.gpkg].")
+@click.option("--survey-id", help="Name of this survey [default: date + hash of the inputs].")
+@click.option("--date", "date_s", help="Flight date YYYY-MM-DD [default: today].")
+@click.option("--model", "model", type=click.Path(path_type=Path),
+              help="Model card JSON (or weights beside it) [default: the shipped model].")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of reports and work orders.")
+@click.option("--max-skip-ratio", default=0.5, show_default=True,
+              help="Fail the survey when more than this share of inputs is unusable.")
+def detect(imagery: tuple[str, ...], registry: Path, out: Path, cases: Path | None,
+           survey_id: str | None, date_s: str | None, model: Path | None, lang: str,
+           max_skip_ratio: float) -> None:
+    """Process a survey: GeoTIFF orthophotos, DJI photos, Tello captures or folders of them."""
+
+    def body() -> None:
+        summary = _detect(list(imagery), registry, out, cases, survey_id, _parse_date(date_s),
+                          model, lang, max_skip_ratio)
+        tot = summary["totals"]
+        click.echo(f"survey {summary['survey_id']} ({summary['survey_date']}): "
+                   f"{tot['total_count']} tasks, {tot['total_area_m2']:.0f} m²; "
+                   f"{tot['resolved_count']} resolved")
+        skipped = [i for i in summary["inputs"] if i["status"] == "skipped"]
+        for i in skipped:
+            click.echo(f"skipped {i['source']}: [{i['reason']}] {i['detail']}", err=True)
+        click.echo(f"report: {(out / 'report.html').resolve()}")
+        if skipped:
+            sys.exit(EXIT_BAD_INPUT)
+
+    _run(body)
+
+
+def _detect(imagery: list[str], registry: Path, out: Path, cases: Path | None,
+            survey_id: str | None, date: dt.date | None, model: Path | None, lang: str,
+            max_skip_ratio: float = 0.5) -> dict[str, Any]:
+    from flows.detect import detect_flow
+    from geodata.registry import read_registry
+
+    read_registry(registry)  # refuse a bad registry before starting the engine
+    result: dict[str, Any] = detect_flow(
+        inputs=imagery, registry=str(registry), out=str(out),
+        cases=str(cases) if cases else None, survey_id=survey_id, survey_date=date,
+        model=str(model) if model else None, lang=lang, max_skip_ratio=max_skip_ratio)
+    return result
+
+
 @cli.command()
 @click.option("--out", "out", default=Path("demo-output"), show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
@@ -136,18 +200,29 @@ def demo(out: Path, size_m: float, seed: int, lang: str) -> None:
     """Run the main job end to end on a synthetic Wuxi district (two survey epochs)."""
 
     def body() -> None:
+        import json
+
         from geodata.synthetic import WorldConfig, synthesize
 
         bar = _Bar()
         world = out / "world"
         res = synthesize(world, WorldConfig(size_m=size_m, seed=seed, epochs=2), progress=bar)
         bar.close()
-        msg = {
-            "en": "Synthetic district rendered: registry {reg}, orthophotos {orthos}.",
-            "zh": "合成城区已生成：地块登记库 {reg}，正射影像 {orthos}。",
-        }[lang]
-        click.echo(msg.format(reg=res.registry, orthos=", ".join(str(o) for o in res.orthos)))
         click.echo(f"world: {res.root.resolve()}")
+        cases = out / "cases.gpkg"
+        cases.unlink(missing_ok=True)
+        dates = json.loads((world / "world.json").read_text())["survey_dates"]
+        report = None
+        for k, ortho in enumerate(res.orthos, start=1):
+            survey_out = out / f"survey{k}"
+            summary = _detect([str(ortho)], res.registry, survey_out, cases, f"demo-epoch{k}",
+                              dt.date.fromisoformat(dates[k - 1]), None, lang)
+            tot = summary["totals"]
+            click.echo(f"epoch {k} ({dates[k - 1]}): {tot['total_count']} tasks "
+                       f"({tot['total_area_m2']:.0f} m²), {tot['resolved_count']} resolved "
+                       f"({tot['resolved_area_m2']:.0f} m²)")
+            report = (survey_out / "report.html").resolve()
+        click.echo(t("demo_done", lang).format(report=report))
 
     _run(body)
 

@@ -1,0 +1,125 @@
+"""``detect_flow``: the survey processing flow, thin Prefect tasks over ``pipeline.survey``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+from prefect import flow, task, unmapped
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE as NO_CACHE
+from prefect.context import TaskRunContext
+
+from pipeline import survey as sv
+from pipeline.ingest import IngestConfig, Ingested, IngestReport
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def ingest_task(inputs: list[str], crs_wkt: str, max_skip_ratio: float) -> IngestReport:
+    """Discover, hash and validate the inputs (file reads only: safe to retry)."""
+    from pipeline.ingest import ingest
+
+    return ingest(inputs, crs_wkt, IngestConfig(max_skip_ratio=max_skip_ratio))
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def prepare_task(item: Ingested, workdir: str) -> str:
+    """Georeference a photo (an orthophoto passes through); returns a GeoTIFF path."""
+    return sv.prepare_raster(item, Path(workdir))
+
+
+def _detect_key(context: TaskRunContext, params: dict[str, Any]) -> str:
+    """Cache on the content of the imagery (its sha256) and of the model's weights."""
+    from models.card import ModelCard
+    from models.runtime import DEFAULT_CARD
+
+    card = ModelCard.load(params.get("model") or DEFAULT_CARD)
+    key = "|".join([params["sha256"], *sorted(card.sha256.values()), params["workdir"]])
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@task(cache_key_fn=_detect_key, persist_result=True)
+def detect_task(raster: str, sha256: str, model: str | None, crs_wkt: str, workdir: str) -> str:
+    """Detect on one raster (tiles batched inside); returns the detections' GeoPackage."""
+    return sv.detect_image(raster, Path(model) if model else None, crs_wkt, Path(workdir))
+
+
+@task(cache_policy=NO_CACHE)
+def diff_task(detection_paths: list[str], rasters: list[str], registry: str,
+              date: dt.date) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Merge detections across images and diff them against the registry."""
+    reg = sv.load_registry(Path(registry))
+    detections = sv.combine_detections(detection_paths, reg.crs)
+    return detections, sv.find_violations(detections, rasters, reg, date, sv.DiffConfig())
+
+
+@flow(name="detect", log_prints=True)
+def detect_flow(
+    inputs: list[str],
+    registry: str,
+    out: str,
+    cases: str | None = None,
+    survey_id: str | None = None,
+    survey_date: dt.date | None = None,
+    model: str | None = None,
+    lang: str = "en",
+    max_skip_ratio: float = 0.5,
+) -> dict[str, Any]:
+    """Process one survey: imagery -> detections -> registry diff -> cases -> task lists."""
+    spec = sv.SurveySpec(
+        inputs=tuple(inputs), registry=Path(registry), out=Path(out),
+        cases=Path(cases) if cases else None, survey_id=survey_id, survey_date=survey_date,
+        model=Path(model) if model else None, lang=lang,
+    )
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    reg = sv.load_registry(spec.registry)
+    crs_wkt = reg.crs.to_wkt()
+    report = ingest_task(list(inputs), crs_wkt, max_skip_ratio)
+    sid, date = sv.survey_identity(spec, report)
+    timings["ingest_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    rasters = [f.result() for f in prepare_task.map(report.ok, unmapped(str(spec.workdir)))]
+    cov = sv.coverage(report.ok, rasters, reg.crs)
+    sv.check_overlap(cov, reg)
+    timings["georeference_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    shas = [i.record.sha256 or r for i, r in zip(report.ok, rasters)]
+    futures = detect_task.map(rasters, shas, unmapped(model), unmapped(crs_wkt),
+                              unmapped(str(spec.workdir)))
+    paths = [f.result() for f in futures]
+    for k, p in enumerate(paths):  # a cached result whose file was cleaned away: redo it
+        if not Path(p).exists():
+            paths[k] = detect_task.with_options(refresh_cache=True)(
+                rasters[k], shas[k], model, crs_wkt, str(spec.workdir))
+    timings["detect_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    detections, violations = diff_task(paths, rasters, str(spec.registry), date)
+    timings["diff_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    update = sv.update_register(spec.cases_path, sid, date, cov, violations,
+                                n_inputs=len(report.items), cfg=spec.match)
+    timings["cases_s"] = round(time.perf_counter() - t, 2)
+    summary = sv.write_outputs(spec, sid, date, report, rasters, detections, update, cov,
+                               timings)
+    rows = update.tasks.drop(columns="geometry").head(200)
+    create_table_artifact(
+        key="survey-tasks", table=[
+            {k: (str(v) if v is not None else "") for k, v in r.items()}
+            for r in rows[["task_id", "category", "object_class", "area_m2", "district",
+                           "squad", "status", "priority"]].to_dict("records")
+        ], description=f"Rectification tasks of survey {sid}")
+    tot = summary["totals"]
+    lines = [f"# Survey {sid} ({date.isoformat()})", "",
+             f"- imagery: {summary['imagery_area_km2']:.3f} km²",
+             f"- tasks: {tot['total_count']} ({tot['total_area_m2']:.0f} m²)",
+             f"- resolved: {tot['resolved_count']} ({tot['resolved_area_m2']:.0f} m²)", "",
+             "| category | sites | m² |", "|---|---|---|"]
+    lines += [f"| {c} | {v['count']} | {v['area_m2']:.0f} |"
+              for c, v in tot["per_category"].items()]
+    create_markdown_artifact(key="survey-summary", markdown="\n".join(lines))
+    return summary

@@ -1,0 +1,57 @@
+"""Human-facing strings in English and Chinese (``--lang en|zh``)."""
+
+from __future__ import annotations
+
+LANGS = ("en", "zh")
+
+_STRINGS: dict[str, dict[str, str]] = {
+    "illegal_construction": {"en": "Illegal construction", "zh": "违法建设"},
+    "green_encroachment": {"en": "Green-space encroachment", "zh": "侵占绿地"},
+    "illegal_billboard": {"en": "Illegal billboard", "zh": "违规广告牌"},
+    "building": {"en": "building", "zh": "建筑"},
+    "shed": {"en": "shed", "zh": "彩钢棚"},
+    "billboard": {"en": "billboard", "zh": "广告牌"},
+    "cleared_ground": {"en": "cleared/paved ground", "zh": "硬化/裸露地面"},
+    "new": {"en": "new", "zh": "新发现"},
+    "persisting": {"en": "persisting", "zh": "持续存在"},
+    "report_title": {"en": "Survey report", "zh": "航拍巡查报告"},
+    "work_order": {"en": "Work order", "zh": "整改工单"},
+    "squad": {"en": "Squad", "zh": "中队"},
+    "district": {"en": "District", "zh": "区"},
+    "survey": {"en": "Survey", "zh": "巡查批次"},
+    "date": {"en": "Date", "zh": "日期"},
+    "category": {"en": "Category", "zh": "类别"},
+    "object": {"en": "Object", "zh": "对象"},
+    "area": {"en": "Area (m²)", "zh": "面积（平方米）"},
+    "count": {"en": "Sites", "zh": "点位数"},
+    "priority": {"en": "Priority", "zh": "优先级"},
+    "status": {"en": "Status", "zh": "状态"},
+    "parcel": {"en": "Parcel", "zh": "地块"},
+    "task": {"en": "Task", "zh": "任务编号"},
+    "coords": {"en": "Coordinates", "zh": "坐标"},
+    "navigate": {"en": "Navigate", "zh": "导航"},
+    "evidence": {"en": "Evidence", "zh": "取证图"},
+    "result": {"en": "Result (rectified / disputed), date, note",
+               "zh": "处理结果（已整改/有异议）、日期、备注"},
+    "tasks": {"en": "Rectification tasks", "zh": "整改任务"},
+    "resolved": {"en": "Resolved since the last survey (confirmed by imagery)",
+                 "zh": "较上次巡查已消除（影像确认）"},
+    "totals": {"en": "Totals", "zh": "汇总"},
+    "imagery_area": {"en": "Imagery area (km²)", "zh": "影像覆盖面积（平方公里）"},
+    "inputs": {"en": "Inputs", "zh": "输入文件"},
+    "skipped": {"en": "Skipped inputs", "zh": "未处理的输入"},
+    "reason": {"en": "Reason", "zh": "原因"},
+    "none": {"en": "None", "zh": "无"},
+    "confidence": {"en": "Confidence", "zh": "置信度"},
+    "demo_done": {"en": "Demo finished. Report: {report}", "zh": "演示完成。报告：{report}"},
+}
+
+
+def t(key: str, lang: str) -> str:
+    """The string ``key`` in ``lang`` (English when there is no translation)."""
+    if lang not in LANGS:
+        raise ValueError(f"language must be one of {', '.join(LANGS)}, got {lang!r}")
+    entry = _STRINGS.get(key)
+    if entry is None:
+        return key
+    return entry.get(lang, entry["en"])

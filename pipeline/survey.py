@@ -1,0 +1,252 @@
+"""The survey job's stages as plain functions over paths and small records.
+
+``flows.detect_flow`` runs them as Prefect tasks; :func:`run_survey` chains them directly.
+Data flows one way: inputs -> rasters -> detections -> violations -> cases -> outputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from PIL import Image
+from shapely.geometry.base import BaseGeometry
+
+from geodata.georef import georeference_frame
+from geodata.registry import Registry, read_registry
+from models.runtime import Detector
+from pipeline.cases import CaseUpdate, MatchConfig, update_register
+from pipeline.detect import (
+    TilingConfig,
+    _Det,
+    detect_raster,
+    empty_detections,
+    merge_detections,
+    raster_coverage,
+)
+from pipeline.diff import DiffConfig, cleared_ground, diff_registry
+from pipeline.ingest import IngestConfig, Ingested, IngestReport, SurveyError, ingest
+from pipeline.outputs import (
+    enrich_tasks,
+    totals,
+    write_detections,
+    write_evidence,
+    write_report,
+    write_resolved,
+    write_task_files,
+    write_work_orders,
+)
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class SurveySpec:
+    """One survey run: what to process and where to put it.
+
+    Attributes:
+        inputs: imagery files, folders or URLs.
+        registry: the parcel registry GeoPackage.
+        out: output folder.
+        cases: the case register GeoPackage (default ``<out>/../cases.gpkg``).
+        survey_id: a name for this survey (default: date plus a hash of the inputs).
+        survey_date: the flight date (default: today).
+        model: model card path (default: the shipped model).
+        lang: language of human-facing outputs.
+
+    """
+
+    inputs: tuple[str, ...]
+    registry: Path
+    out: Path
+    cases: Path | None = None
+    survey_id: str | None = None
+    survey_date: dt.date | None = None
+    model: Path | None = None
+    lang: str = "en"
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    diff: DiffConfig = field(default_factory=DiffConfig)
+    match: MatchConfig = field(default_factory=MatchConfig)
+
+    @property
+    def cases_path(self) -> Path:
+        """Where the case register lives."""
+        return self.cases or (self.out.parent / "cases.gpkg")
+
+    @property
+    def workdir(self) -> Path:
+        """Intermediate files (georeferenced frames, per-image detections)."""
+        return self.out / ".work"
+
+
+def load_registry(path: Path) -> Registry:
+    """Read and validate the registry (raises InvalidRegistryError with every problem)."""
+    return read_registry(path)
+
+
+def survey_identity(spec: SurveySpec, report: IngestReport) -> tuple[str, dt.date]:
+    """Survey id and date: given, or the date plus a hash of the inputs' content."""
+    date = spec.survey_date or dt.date.today()
+    if spec.survey_id:
+        return spec.survey_id, date
+    h = hashlib.sha256("".join(sorted(i.record.sha256 or "" for i in report.ok)).encode())
+    return f"{date.isoformat()}-{h.hexdigest()[:8]}", date
+
+
+def prepare_raster(item: Ingested, workdir: Path) -> str:
+    """The GeoTIFF to detect on: an orthophoto as it is, a photo georeferenced first."""
+    if item.frame is None:
+        return item.record.source
+    src = Path(item.record.source)
+    with Image.open(src) as img:
+        rgb = np.asarray(img.convert("RGB"))
+    digest = (item.record.sha256 or "")[:12]
+    out = workdir / "frames" / f"{src.stem}-{digest}.tif"
+    if not out.exists():
+        georeference_frame(rgb, item.frame, out)
+    return str(out)
+
+
+def detect_image(raster: str, model: Path | None, crs: Any, workdir: Path,
+                 progress: Callable[[int, int], None] | None = None) -> str:
+    """Detect on one raster; writes the detections to a GeoPackage and returns its path."""
+    detector = Detector(model)
+    cfg = TilingConfig.for_detector(detector)
+    frame = detect_raster(raster, detector, cfg, crs, progress=progress)
+    key = hashlib.sha1(f"{raster}|{detector.card.sha256}".encode()).hexdigest()[:12]
+    out = workdir / "detections" / f"{Path(raster).stem}-{key}.gpkg"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    (frame if len(frame) else empty_detections(crs)).to_file(
+        out, layer="detections", driver="GPKG", engine="pyogrio")
+    return str(out)
+
+
+def combine_detections(paths: Sequence[str], crs: Any) -> gpd.GeoDataFrame:
+    """All images' detections, with one structure seen by overlapping images merged."""
+    frames = [gpd.read_file(p, layer="detections", engine="pyogrio") for p in paths]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_detections(crs)
+    allf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+    names = sorted(set(allf["class"]))
+    dets = [_Det(names.index(c), float(s), g, False)
+            for c, s, g in zip(allf["class"], allf["score"], allf.geometry)]
+    sources = list(allf["source"])
+    merged = merge_detections(dets)
+    src_of = {}
+    for d, s in zip(dets, sources):
+        src_of[id(d.geom)] = s
+    return gpd.GeoDataFrame(
+        pd.DataFrame({"class": [names[d.cls] for d in merged],
+                      "score": [d.score for d in merged],
+                      "source": [src_of.get(id(d.geom), sources[0]) for d in merged]}),
+        geometry=[d.geom for d in merged], crs=crs)
+
+
+def coverage(items: Sequence[Ingested], rasters: Sequence[str], crs: Any) -> BaseGeometry:
+    """Ground covered by the survey's imagery, in the registry CRS."""
+    parts = []
+    for item, raster in zip(items, rasters):
+        if item.frame is not None and item.footprint_crs is not None:
+            parts.append(item.footprint_crs)
+        else:
+            parts.append(raster_coverage(raster, crs))
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def check_overlap(cov: BaseGeometry, registry: Registry) -> None:
+    """Refuse imagery that misses the registry's parcels entirely."""
+    extent = shapely.box(*registry.parcels.total_bounds)
+    if cov.is_empty or not cov.intersects(extent):
+        raise SurveyError(
+            f"the imagery covers none of the registry's parcels ({registry.path}); check that "
+            "the imagery and the registry are of the same area and their CRSs are right"
+        )
+
+
+def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], registry: Registry,
+                    date: dt.date, cfg: DiffConfig) -> gpd.GeoDataFrame:
+    """Violations from detections plus cleared ground found in green parcels' pixels."""
+    structures = shapely.union_all(detections.geometry) if len(detections) else None
+    cleared = cleared_ground(list(rasters), registry, structures, cfg)
+    both = pd.concat([detections, cleared], ignore_index=True) if len(cleared) else detections
+    both = gpd.GeoDataFrame(both, geometry="geometry", crs=registry.crs)
+    return diff_registry(both, registry, date, cfg)
+
+
+def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: IngestReport,
+                  rasters: Sequence[str], detections: gpd.GeoDataFrame, update: CaseUpdate,
+                  cov: BaseGeometry, timings: dict[str, float]) -> dict[str, Any]:
+    """Every file of the contract's ``detect`` outputs; returns the summary."""
+    out = spec.out
+    out.mkdir(parents=True, exist_ok=True)
+    sha = {i.record.source: i.record.sha256 for i in report.items}
+    raster_sha = {r: sha.get(i.record.source) for i, r in zip(report.ok, rasters)}
+    src_of = {r: i.record.source for i, r in zip(report.ok, rasters)}
+    tasks = enrich_tasks(update.tasks, raster_sha)
+    tasks["source"] = [src_of.get(s, s) for s in tasks.source]
+    t0 = time.perf_counter()
+    write_evidence(out, tasks.assign(source=[r for r in update.tasks.source]), rasters)
+    timings["evidence_s"] = round(time.perf_counter() - t0, 2)
+    write_task_files(out, tasks, spec.lang)
+    write_resolved(out, update.resolved)
+    write_detections(out, detections)
+    summary = {
+        "survey_id": survey_id,
+        "survey_date": date.isoformat(),
+        "imagery_area_km2": round(cov.area / 1e6, 6),
+        "totals": totals(tasks, update.resolved),
+        "stage_timings_s": timings,
+        "inputs": report.records(),
+        "model": str(spec.model) if spec.model else "shipped",
+        "registry": str(spec.registry),
+        "cases": str(spec.cases_path),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
+    write_report(out, summary, tasks, update.resolved, spec.lang)
+    write_work_orders(out, tasks, summary, spec.lang)
+    return summary
+
+
+def run_survey(spec: SurveySpec, progress: Progress | None = None) -> dict[str, Any]:
+    """Run the whole survey job without an orchestrator (the Prefect flow runs the same)."""
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    registry = load_registry(spec.registry)
+    report = ingest(spec.inputs, registry.crs, spec.ingest)
+    survey_id, date = survey_identity(spec, report)
+    timings["ingest_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    rasters = [prepare_raster(i, spec.workdir) for i in report.ok]
+    cov = coverage(report.ok, rasters, registry.crs)
+    check_overlap(cov, registry)
+    timings["georeference_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    paths = []
+    for n, r in enumerate(rasters):
+        def step(d: int, total: int, n: int = n) -> None:
+            if progress is not None:
+                progress(f"detect {n + 1}/{len(rasters)}", d, total)
+        paths.append(detect_image(r, spec.model, registry.crs, spec.workdir, step))
+    detections = combine_detections(paths, registry.crs)
+    timings["detect_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    violations = find_violations(detections, rasters, registry, date, spec.diff)
+    timings["diff_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    update = update_register(spec.cases_path, survey_id, date, cov, violations,
+                             n_inputs=len(report.items), cfg=spec.match)
+    timings["cases_s"] = round(time.perf_counter() - t, 2)
+    return write_outputs(spec, survey_id, date, report, rasters, detections, update, cov,
+                         timings)
