@@ -19,6 +19,7 @@ import rasterio
 import shapely
 import simplekml
 from openpyxl import Workbook
+from openpyxl.styles import Font
 from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.windows import from_bounds
@@ -129,7 +130,7 @@ def write_task_files(out: Path, tasks: gpd.GeoDataFrame, lang: str) -> dict[str,
     for r, cat in zip(rows, tasks["category"] if len(tasks) else []):
         ws.append([safe_cell(v) for v in r] + [t(str(cat), lang)])
     for cell in ws[1]:
-        cell.font = cell.font.copy(bold=True)
+        cell.font = Font(bold=True)
     ws.freeze_panes = "A2"
     paths["xlsx"] = out / "tasks.xlsx"
     wb.save(paths["xlsx"])

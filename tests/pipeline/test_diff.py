@@ -105,3 +105,26 @@ def test_cleared_ground_is_found_from_the_imagery(registry, make_geotiff):
 
 def test_blank_detections_give_no_violations(registry):
     assert len(diff_registry(dets(), registry, DATE)) == 0
+
+
+def test_spreadsheet_formulas_in_fields_are_shown_as_text(tmp_path):
+    from openpyxl import load_workbook
+
+    from pipeline.outputs import TASK_FIELDS, safe_cell, write_task_files
+
+    assert safe_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert safe_cell("P0001") == "P0001" and safe_cell(3.5) == 3.5
+    row = {f: None for f in TASK_FIELDS}
+    row.update(task_id="SP-1", category="illegal_construction", object_class="shed",
+               area_m2=12.0, parcel_id="=1+2", district="@SUM(A1)", squad="+cmd",
+               status="new", priority=2, confidence=0.9, lon=120.3, lat=31.5,
+               lon_gcj02=120.305, lat_gcj02=31.498, evidence="evidence/SP-1.jpg",
+               survey_id="S", first_seen="2026-04-01", last_seen="2026-04-01",
+               source="o.tif", source_sha256="0" * 64, priority_reason="r")
+    tasks = gpd.GeoDataFrame([row], geometry=[box(X, Y, X + 3, Y + 4)], crs=CRS)
+    write_task_files(tmp_path, tasks, "zh")
+    ws = load_workbook(tmp_path / "tasks.xlsx").active
+    values = [c.value for c in next(ws.iter_rows(min_row=2, max_row=2))]
+    assert "'=1+2" in values and "'@SUM(A1)" in values and "'+cmd" in values
+    assert all(c.data_type != "f" for c in next(ws.iter_rows(min_row=2, max_row=2)))
+    assert "'=1+2" in (tmp_path / "tasks.csv").read_text(encoding="utf-8-sig")

@@ -1,0 +1,158 @@
+"""The survey flow end to end on a tiny synthetic world, through Prefect's real engine."""
+
+import datetime as dt
+import json
+import re
+import shutil
+
+import geopandas as gpd
+import pytest
+from affine import Affine
+from openpyxl import load_workbook
+from prefect.testing.utilities import prefect_test_harness
+from shapely.geometry import shape
+
+from flows.detect import detect_flow
+from pipeline import survey as sv
+from pipeline.cases import read_register
+from pipeline.outputs import TASK_FIELDS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    with prefect_test_harness(server_startup_timeout=300):
+        yield
+
+
+def dates(world):
+    return [dt.date.fromisoformat(d) for d in
+            json.loads((world / "world.json").read_text())["survey_dates"]]
+
+
+@pytest.fixture(scope="module")
+def two_surveys(prefect_harness, tiny_world, tmp_path_factory):
+    root = tmp_path_factory.mktemp("surveys")
+    inputs = root / "inputs1"
+    shutil.copytree(tiny_world / "epoch1" / "frames", inputs)
+    shutil.copy(tiny_world / "epoch1" / "ortho.tif", inputs / "ortho.tif")
+    (inputs / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    d1, d2 = dates(tiny_world)
+    reg = str(tiny_world / "registry.gpkg")
+    s1 = detect_flow(inputs=[str(inputs)], registry=reg, out=str(root / "s1"),
+                     survey_id="S1", survey_date=d1)
+    s2 = detect_flow(inputs=[str(tiny_world / "epoch2" / "ortho.tif")], registry=reg,
+                     out=str(root / "s2"), survey_id="S2", survey_date=d2, lang="zh")
+    return root, s1, s2
+
+
+def test_outputs_of_the_contract_exist(two_surveys):
+    root, s1, _ = two_surveys
+    out = root / "s1"
+    for name in ("tasks.geojson", "tasks.csv", "tasks.xlsx", "tasks.kml", "resolved.geojson",
+                 "detections.gpkg", "summary.json", "report.html"):
+        assert (out / name).exists(), name
+    det = gpd.read_file(out / "detections.gpkg", layer="detections")
+    assert {"class", "score", "source"} <= set(det.columns)
+    assert det.crs.to_epsg() == 4549
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["survey_id"] == "S1" and summary["imagery_area_km2"] > 0.01
+    assert set(summary["stage_timings_s"]) >= {"ingest_s", "detect_s", "diff_s", "cases_s"}
+    inputs = {i["source"].rsplit("/", 1)[-1]: i for i in summary["inputs"]}
+    assert inputs["broken.jpg"]["status"] == "skipped"
+    assert inputs["broken.jpg"]["reason"] in ("corrupt_jpeg", "not_an_image")
+    assert inputs["ortho.tif"]["status"] == "ok" and len(inputs["ortho.tif"]["sha256"]) == 64
+    assert inputs["ortho.tif"]["footprint"]["type"] == "Polygon"
+    assert inputs["DJI_0001.JPG"]["status"] == "ok"
+
+
+def test_tasks_follow_rfc7946_and_carry_every_field(two_surveys):
+    root, _, _ = two_surveys
+    for k in ("s1", "s2"):
+        fc = json.loads((root / k / "tasks.geojson").read_text())
+        assert fc["type"] == "FeatureCollection"
+        text = (root / k / "tasks.geojson").read_text()
+        assert not re.search(r"\d\.\d{8,}", text), "at most 7 decimals"
+        for f in fc["features"]:
+            assert set(TASK_FIELDS) <= set(f["properties"])
+            g = shape(f["geometry"])
+            polys = [g] if g.geom_type == "Polygon" else list(g.geoms)
+            for p in polys:
+                assert p.exterior.is_ccw, "right-hand rule: exterior counter-clockwise"
+            p = f["properties"]
+            assert 119 < p["lon"] < 122 and 30 < p["lat"] < 33
+            assert p["lon_gcj02"] != p["lon"]
+            assert (root / k / p["evidence"]).exists()
+            assert p["priority"] in (1, 2, 3, 4)
+        wb = load_workbook(root / k / "tasks.xlsx")
+        header = [c.value for c in next(wb.active.iter_rows(max_row=1))]
+        assert header[: len(TASK_FIELDS)] == TASK_FIELDS
+        assert (root / k / "tasks.csv").read_text(encoding="utf-8-sig").startswith("task_id,")
+
+
+def test_second_survey_tracks_cases(two_surveys, tiny_world):
+    root, s1, s2 = two_surveys
+    cases = read_register(root / "cases.gpkg", "EPSG:4549")
+    assert set(cases["surveys"].survey_id) == {"S1", "S2"}
+    t1 = json.loads((root / "s1" / "tasks.geojson").read_text())["features"]
+    t2 = json.loads((root / "s2" / "tasks.geojson").read_text())["features"]
+    ids1 = {f["properties"]["task_id"] for f in t1}
+    for f in t2:
+        p = f["properties"]
+        assert (p["status"] == "persisting") == (p["task_id"] in ids1)
+    resolved = json.loads((root / "s2" / "resolved.geojson").read_text())
+    assert resolved["type"] == "FeatureCollection"
+    for f in resolved["features"]:
+        assert f["properties"]["task_id"] in ids1
+    assert "整改" in (root / "s2" / "report.html").read_text(encoding="utf-8") or \
+        "巡查" in (root / "s2" / "report.html").read_text(encoding="utf-8")
+
+
+def test_rerunning_a_survey_leaves_the_register_unchanged(two_surveys, tiny_world):
+    root, _, _ = two_surveys
+    before = read_register(root / "cases.gpkg", "EPSG:4549")
+    d2 = dates(tiny_world)[1]
+    detect_flow(inputs=[str(tiny_world / "epoch2" / "ortho.tif")],
+                registry=str(tiny_world / "registry.gpkg"), out=str(root / "s2"),
+                survey_id="S2", survey_date=d2, lang="zh")
+    after = read_register(root / "cases.gpkg", "EPSG:4549")
+    for name in ("observations", "cases"):
+        a = before[name].drop(columns="geometry").reset_index(drop=True)
+        b = after[name].drop(columns="geometry").reset_index(drop=True)
+        assert a.equals(b), name
+    assert len(after["surveys"]) == 2
+
+
+def test_a_crash_midway_then_rerun_equals_one_clean_run(tiny_world, tmp_path, monkeypatch):
+    d1 = dates(tiny_world)[0]
+    ortho = str(tiny_world / "epoch1" / "ortho.tif")
+    reg = tiny_world / "registry.gpkg"
+    clean = sv.run_survey(sv.SurveySpec((ortho,), reg, tmp_path / "clean" / "out",
+                                        survey_id="S1", survey_date=d1))
+    real = sv.write_outputs
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed")
+
+    spec = sv.SurveySpec((ortho,), reg, tmp_path / "crashed" / "out", survey_id="S1",
+                         survey_date=d1)
+    monkeypatch.setattr(sv, "write_outputs", crash)
+    with pytest.raises(KeyboardInterrupt):
+        sv.run_survey(spec)
+    monkeypatch.setattr(sv, "write_outputs", real)
+    again = sv.run_survey(spec)
+    assert again["totals"] == clean["totals"]
+    a = (tmp_path / "clean" / "out" / "tasks.csv").read_text()
+    b = (tmp_path / "crashed" / "out" / "tasks.csv").read_text()
+    assert a.splitlines()[1:] == b.splitlines()[1:]
+
+
+def test_imagery_off_the_registry_is_a_clear_error(tiny_world, tmp_path, make_geotiff):
+    from pipeline.ingest import SurveyError
+
+    far = make_geotiff(64, 64, Affine(0.05, 0, 600000, 0, -0.05, 3400000))  # 100 km away
+    spec = sv.SurveySpec((str(far),), tiny_world / "registry.gpkg", tmp_path / "o",
+                         survey_date=dt.date(2026, 4, 1))
+    with pytest.raises(SurveyError, match="covers none of the registry"):
+        sv.run_survey(spec)
