@@ -123,3 +123,9 @@ def detect_flow(
               for c, v in tot["per_category"].items()]
     create_markdown_artifact(key="survey-summary", markdown="\n".join(lines))
     return summary
+
+
+@flow(name="survey-series", log_prints=True)
+def survey_series_flow(surveys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Several surveys in date order as subflows of one run (one engine start)."""
+    return [detect_flow(**kwargs) for kwargs in surveys]

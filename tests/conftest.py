@@ -17,6 +17,7 @@ settings.register_profile("skypatrol", deadline=None, max_examples=60)
 settings.load_profile("skypatrol")
 
 os.environ.setdefault("YOLO_OFFLINE", "true")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
 
 

@@ -1,0 +1,92 @@
+"""Survey accuracy against a synthetic world's truth: tasks, areas and resolved cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+CATEGORIES = ("illegal_construction", "green_encroachment", "illegal_billboard")
+#: A task matches a true violation at this IoU; billboards match within this distance (m).
+MATCH_IOU = 0.3
+BILLBOARD_RADIUS_M = 2.0
+
+
+def _same(task_geom: Any, truth_geom: Any, category: str) -> bool:
+    if category == "illegal_billboard":
+        return bool(task_geom.distance(truth_geom) <= BILLBOARD_RADIUS_M)
+    inter = task_geom.intersection(truth_geom).area
+    union = task_geom.area + truth_geom.area - inter
+    return union > 0 and inter / union >= MATCH_IOU
+
+
+def _pairs(found: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, category: str) -> tuple[int, int]:
+    """(tasks that match a truth, truths matched by a task), one-to-one greedy by overlap."""
+    f = found[found.category == category].reset_index(drop=True)
+    t = truth[truth.category == category].reset_index(drop=True)
+    used_t: set[int] = set()
+    hits = 0
+    for g in f.geometry:
+        for j in t.sindex.query(g.buffer(BILLBOARD_RADIUS_M), predicate="intersects"):
+            if int(j) not in used_t and _same(g, t.geometry.iloc[j], category):
+                used_t.add(int(j))
+                hits += 1
+                break
+    return hits, len(used_t)
+
+
+def _read_fc(path: Path, crs: Any) -> gpd.GeoDataFrame:
+    df = gpd.read_file(path)
+    if len(df) == 0:
+        return gpd.GeoDataFrame(pd.DataFrame({"category": [], "area_m2": []}),
+                                geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    return df.to_crs(crs)
+
+
+def evaluate_survey(world: Path | str, epoch: int, survey_out: Path | str) -> dict[str, Any]:
+    """Precision, recall and area totals per category of one survey against its truth.
+
+    For epochs after the first, also how many removed violations ``resolved.geojson`` found
+    and how many of its resolutions are false.
+    """
+    root, out = Path(world), Path(survey_out)
+    truth = gpd.read_file(root / f"epoch{epoch}" / "truth.gpkg", layer="violations")
+    crs = truth.crs
+    tasks = _read_fc(out / "tasks.geojson", crs)
+    per: dict[str, Any] = {}
+    for cat in CATEGORIES:
+        n_tasks = int((tasks.category == cat).sum())
+        n_true = int((truth.category == cat).sum())
+        hits, found = _pairs(tasks, truth, cat)
+        area_found = float(tasks.loc[tasks.category == cat, "area_m2"].sum())
+        area_true = float(truth.loc[truth.category == cat, "violation_area_m2"].sum())
+        per[cat] = {
+            "tasks": n_tasks, "true": n_true,
+            "precision": round(hits / n_tasks, 3) if n_tasks else None,
+            "recall": round(found / n_true, 3) if n_true else None,
+            "area_m2": round(area_found, 1), "true_area_m2": round(area_true, 1),
+            "area_ratio": round(area_found / area_true, 3) if area_true else None,
+        }
+    result: dict[str, Any] = {"epoch": epoch, "per_category": per}
+    if epoch > 1:
+        before = gpd.read_file(root / f"epoch{epoch - 1}" / "truth.gpkg", layer="violations")
+        removed = before[~before.site_id.isin(truth.site_id)]
+        resolved = _read_fc(out / "resolved.geojson", crs)
+        found_removed = 0
+        for g, cat in zip(removed.geometry, removed.category):
+            if any(_same(r, g, cat) for r, c in zip(resolved.geometry, resolved.category)
+                   if c == cat):
+                found_removed += 1
+        false_res = 0
+        for r, c in zip(resolved.geometry, resolved.category):
+            still = truth[truth.category == c]
+            if any(_same(r, g, c) for g in still.geometry):
+                false_res += 1
+        result["resolved"] = {
+            "removed_true": len(removed), "found": found_removed,
+            "recall": round(found_removed / len(removed), 3) if len(removed) else None,
+            "resolved_reported": len(resolved), "false_resolutions": false_res,
+        }
+    return result
