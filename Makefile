@@ -33,6 +33,7 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,bench]' 2>&1 | grep -v "is ignored: it is neither" || true
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -58,7 +58,21 @@ def bench_synth(size_m: float = 500.0, gsd_cm: float = 5.0) -> dict[str, object]
     }
 
 
-BENCHMARKS = {"synth": bench_synth}
+def _lazy(name: str, **kw: object):  # type: ignore[no-untyped-def]
+    def run() -> dict[str, object]:
+        import importlib
+
+        return importlib.import_module(f"benchmarks.{name}").run(**kw)  # type: ignore[no-any-return]
+
+    return run
+
+
+BENCHMARKS = {
+    "synth": bench_synth,
+    "infer": _lazy("bench_infer"),
+    "georef": _lazy("bench_georef"),
+    "detect": _lazy("bench_detect"),
+}
 
 
 def main() -> None:

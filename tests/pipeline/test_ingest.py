@@ -78,6 +78,27 @@ def test_survey_with_bad_inputs_processes_the_good_and_reports_the_bad(survey):
     assert w0 > 1.2 and w90 < 0.9
 
 
+@pytest.mark.slow
+def test_bad_inputs_in_one_survey_land_in_summary_json(survey, tiny_world, tmp_path):
+    import json
+
+    from pipeline import survey as sv
+
+    spec = sv.SurveySpec((str(survey),), tiny_world / "registry.gpkg", tmp_path / "out",
+                         survey_id="S-bad", survey_date=dt.date(2026, 4, 1),
+                         ingest=IngestConfig(max_skip_ratio=0.7))
+    sv.run_survey(spec)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    recs = {i["source"].rsplit("/", 1)[-1]: i for i in summary["inputs"]}
+    assert {n for n, r in recs.items() if r["status"] == "ok"} == {
+        "DJI_0001.JPG", "DJI_0090.JPG", "ortho.tif"}
+    assert {n: r["reason"] for n, r in recs.items() if r["status"] == "skipped"} == {
+        "DJI_NOGPS.JPG": "no_gps", "DJI_TRUNC.JPG": "corrupt_jpeg",
+        "ortho_trunc.tif": "corrupt_raster", "nocrs.tif": "no_crs",
+        "notes.txt": "not_an_image", "fake.jpg": "not_an_image"}
+    assert (tmp_path / "out" / "report.html").read_text().count("corrupt_raster") == 1
+
+
 def test_skip_ratio_fails_the_survey_with_the_reasons(survey):
     with pytest.raises(SurveyError, match="6 of 9 inputs are unusable") as info:
         ingest([survey], CRS, IngestConfig(max_skip_ratio=0.5))

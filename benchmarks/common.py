@@ -1,0 +1,40 @@
+"""Benchmark plumbing: run a measurement in a child process, report wall time and peak RSS."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+import psutil
+
+
+def machine() -> dict[str, object]:
+    """What the numbers were measured on."""
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": psutil.cpu_count(logical=True),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "load_avg_1m_at_start": round(psutil.getloadavg()[0], 2),
+    }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(module: str, *args: str) -> dict[str, Any]:
+    """Run ``python -m module --child args``; it prints one JSON line with its results."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", module, "--child", *args], check=True,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    result.setdefault("wall_s", round(wall, 2))
+    return result
