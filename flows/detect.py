@@ -102,7 +102,8 @@ def detect_flow(
     timings["diff_s"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
     update = sv.update_register(spec.cases_path, sid, date, cov, violations,
-                                n_inputs=len(report.items), cfg=spec.match)
+                                n_inputs=len(report.items), cfg=spec.match,
+                                imagery=[str(Path(r).resolve()) for r in rasters])
     timings["cases_s"] = round(time.perf_counter() - t, 2)
     summary = sv.write_outputs(spec, sid, date, report, rasters, detections, update, cov,
                                timings)

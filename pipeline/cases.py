@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 OBS_COLUMNS = ["task_id", "survey_id", "survey_date", "category", "object_class", "area_m2",
                "confidence", "parcel_id", "district", "squad", "source"]
-SURVEY_COLUMNS = ["survey_id", "survey_date", "processed_at", "n_inputs"]
+SURVEY_COLUMNS = ["survey_id", "survey_date", "processed_at", "n_inputs", "imagery"]
 CASE_COLUMNS = ["task_id", "category", "object_class", "status", "first_seen", "last_seen",
                 "surveys", "n_surveys", "area_m2", "first_area_m2", "max_area_m2",
                 "resolved_on", "resolved_by", "parcel_id", "district", "squad"]
@@ -184,6 +185,7 @@ def update_register(
     violations: gpd.GeoDataFrame,
     n_inputs: int = 0,
     cfg: MatchConfig | None = None,
+    imagery: Sequence[str] = (),
 ) -> CaseUpdate:
     """Record one survey's violations in the register and return its tasks.
 
@@ -239,7 +241,7 @@ def update_register(
     survey_row = gpd.GeoDataFrame(
         pd.DataFrame({"survey_id": [survey_id], "survey_date": [date_s],
                       "processed_at": [dt.datetime.now(dt.UTC).isoformat(timespec="seconds")],
-                      "n_inputs": [n_inputs]}),
+                      "n_inputs": [n_inputs], "imagery": [";".join(imagery)]}),
         geometry=gpd.GeoSeries([shapely.force_2d(coverage)], crs=crs), crs=crs)
     all_surveys = pd.concat([surveys, survey_row], ignore_index=True) if len(surveys) else \
         survey_row

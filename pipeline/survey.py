@@ -246,7 +246,8 @@ def run_survey(spec: SurveySpec, progress: Progress | None = None) -> dict[str, 
     timings["diff_s"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
     update = update_register(spec.cases_path, survey_id, date, cov, violations,
-                             n_inputs=len(report.items), cfg=spec.match)
+                             n_inputs=len(report.items), cfg=spec.match,
+                             imagery=[str(Path(r).resolve()) for r in rasters])
     timings["cases_s"] = round(time.perf_counter() - t, 2)
     return write_outputs(spec, survey_id, date, report, rasters, detections, update, cov,
                          timings)

@@ -239,6 +239,11 @@ def demo(out: Path, size_m: float, seed: int, lang: str) -> None:
                 click.echo(f"  vs truth resolved: {r['found']} of {r['removed_true']} removed "
                            f"found, {r['false_resolutions']} false")
         (out / "accuracy.json").write_text(json.dumps(accuracy, indent=2))
+        from pipeline.dashboard import write_dashboard
+
+        dash = write_dashboard(cases, out / "dashboard", lang,
+                               date_to=dt.date.fromisoformat(dates[-1]))
+        click.echo(f"dashboard: {dash.resolve()}")
         click.echo(t("demo_done", lang).format(report=report))
 
     _run(body)
@@ -333,6 +338,30 @@ def evaluate(model: Path | None, seeds: str, gsds: str, size_m: float, runtime: 
         click.echo(json.dumps(res, indent=2))
         if write_card:
             write_metrics(model or DEFAULT_CARD, res)
+
+    _run(body)
+
+
+@cli.command()
+@click.option("--cases", "cases", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Case register GeoPackage written by `skypatrol detect`.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for dashboard.html and dashboard.json.")
+@click.option("--from", "date_from", help="First day of the period (YYYY-MM-DD).")
+@click.option("--to", "date_to", help="Last day of the period (YYYY-MM-DD) [default: today].")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+def report(cases: Path, out: Path, date_from: str | None, date_to: str | None,
+           lang: str) -> None:
+    """Leadership totals and dashboard over all surveys in the case register."""
+
+    def body() -> None:
+        from flows.report import report_flow
+
+        if not cases.exists():
+            raise InputError(f"{cases}: case register not found (run `skypatrol detect` first)")
+        path = report_flow(str(cases), str(out), lang, _parse_date(date_from),
+                           _parse_date(date_to))
+        click.echo(f"dashboard: {Path(path).resolve()}")
 
     _run(body)
 
