@@ -8,7 +8,7 @@ export YOLO_OFFLINE := true
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 export MPLBACKEND := Agg
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck bench clean browser screenshots
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck
+# Debian's Chromium and CJK fonts for the page tests (they skip, saying why, without them).
+browser:
+	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || \
+	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	     chromium fonts-noto-cjk >/dev/null) || echo "warning: could not install chromium"; }
+
+test: $(STAMP) lint typecheck browser
 	$(BIN)/python -m pytest -q
+
+screenshots: $(STAMP) browser
+	test -f demo-output/dashboard/dashboard.html || $(BIN)/skypatrol demo --out demo-output
+	$(BIN)/python -m pipeline.screenshots demo-output docs/screenshots
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]' 2>&1 | grep -v "is ignored: it is neither" || true

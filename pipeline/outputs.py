@@ -254,8 +254,9 @@ _CSS = """
 body{font-family:system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px;color:#222}
 table{border-collapse:collapse;margin:12px 0;width:100%}th,td{border:1px solid #bbb;
 padding:4px 6px;text-align:left;vertical-align:top;font-size:13px}th{background:#eee}
-img.chip{max-width:220px;max-height:160px}h1{font-size:22px}h2{font-size:17px;margin-top:24px}
-.box{display:inline-block;min-width:220px;height:48px;border:1px solid #999}
+img.chip{max-width:100%;max-height:160px}table{table-layout:fixed}
+td{overflow-wrap:anywhere}h1{font-size:22px}h2{font-size:17px;margin-top:24px}
+.box{display:block;width:100%;box-sizing:border-box;height:48px;border:1px solid #999}
 @media print{body{margin:8mm}a{color:#000;text-decoration:none}tr{page-break-inside:avoid}}
 @page{size:A4;margin:10mm}
 """

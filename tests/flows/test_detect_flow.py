@@ -3,48 +3,20 @@
 import datetime as dt
 import json
 import re
-import shutil
 
 import geopandas as gpd
 import pytest
 from affine import Affine
 from openpyxl import load_workbook
-from prefect.testing.utilities import prefect_test_harness
 from shapely.geometry import shape
 
 from flows.detect import detect_flow
 from pipeline import survey as sv
 from pipeline.cases import read_register
 from pipeline.outputs import TASK_FIELDS
+from tests.flows.conftest import dates
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def prefect_harness():
-    with prefect_test_harness(server_startup_timeout=300):
-        yield
-
-
-def dates(world):
-    return [dt.date.fromisoformat(d) for d in
-            json.loads((world / "world.json").read_text())["survey_dates"]]
-
-
-@pytest.fixture(scope="module")
-def two_surveys(prefect_harness, tiny_world, tmp_path_factory):
-    root = tmp_path_factory.mktemp("surveys")
-    inputs = root / "inputs1"
-    shutil.copytree(tiny_world / "epoch1" / "frames", inputs)
-    shutil.copy(tiny_world / "epoch1" / "ortho.tif", inputs / "ortho.tif")
-    (inputs / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    d1, d2 = dates(tiny_world)
-    reg = str(tiny_world / "registry.gpkg")
-    s1 = detect_flow(inputs=[str(inputs)], registry=reg, out=str(root / "s1"),
-                     survey_id="S1", survey_date=d1)
-    s2 = detect_flow(inputs=[str(tiny_world / "epoch2" / "ortho.tif")], registry=reg,
-                     out=str(root / "s2"), survey_id="S2", survey_date=d2, lang="zh")
-    return root, s1, s2
 
 
 def test_outputs_of_the_contract_exist(two_surveys):
