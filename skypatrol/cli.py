@@ -366,6 +366,38 @@ def report(cases: Path, out: Path, date_from: str | None, date_to: str | None,
     _run(body)
 
 
+@cli.command()
+@click.option("--aoi", "aoi", required=True, type=click.Path(path_type=Path),
+              help="Area of interest: a GeoJSON polygon (WGS84).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for plan.json, plan.geojson and mission files.")
+@click.option("--drone", "drone", type=click.Choice(["tello", "phantom4pro"]), default="tello",
+              show_default=True, help="Drone profile.")
+@click.option("--altitude-m", type=float, help="Flight altitude above take-off, metres.")
+@click.option("--gsd-cm", type=float, help="Target ground sample distance, cm/px.")
+@click.option("--front-overlap", default=0.75, show_default=True)
+@click.option("--side-overlap", default=0.65, show_default=True)
+@click.option("--crs", "crs", help="Projected CRS to plan in [default: the AOI's UTM zone].")
+def plan(aoi: Path, out: Path, drone: str, altitude_m: float | None, gsd_cm: float | None,
+         front_overlap: float, side_overlap: float, crs: str | None) -> None:
+    """Plan a survey flight: lawnmower coverage, split into missions the battery allows."""
+
+    def body() -> None:
+        from drone.plan import PROFILES, PlanRequest, plan_survey, read_aoi, write_plan
+
+        poly, plan_crs = read_aoi(aoi, crs)
+        req = PlanRequest(poly, plan_crs, PROFILES[drone], altitude_m, gsd_cm, front_overlap,
+                          side_overlap)
+        result = plan_survey(req)
+        path = write_plan(result, out)
+        click.echo(f"{len(result['missions'])} mission(s), "
+                   f"{sum(len(m['waypoints']) for m in result['missions'])} photos at "
+                   f"{result['altitude_m']:.1f} m ({result['gsd_cm']:.2f} cm/px), "
+                   f"~{result['estimated_duration_s'] / 60:.1f} min: {path}")
+
+    _run(body)
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
