@@ -181,37 +181,60 @@ def split_missions(points: list[tuple[float, float]], home: tuple[float, float],
     return missions
 
 
-def tello_commands(home: tuple[float, float], waypoints: list[tuple[float, float]],
-                   altitude_m: float, d: DroneProfile, heading_deg: float = 0.0) -> list[str]:
-    """SDK commands for one Tello mission (body frame at take-off: x forward, y left, z up).
+@dataclass(frozen=True)
+class Move:
+    """One SDK step of a Tello mission: a command, and the capture it reaches (if any)."""
 
-    Every ``go`` stays within the SDK's +/-``max_go_cm`` and speed limits; the drone takes off
-    facing ``heading_deg`` (grid north by default) at ``home``.
+    command: str
+    capture: int | None = None  # index of the waypoint photographed after this step
+
+
+def tello_moves(home: tuple[float, float], waypoints: list[tuple[float, float]],
+                altitude_m: float, d: DroneProfile, heading_deg: float = 0.0) -> list[Move]:
+    """The SDK steps of one Tello mission (body frame at take-off: x forward, y left, z up).
+
+    Every ``go`` stays within the SDK's +/-``max_go_cm`` and speed limits, and moves under
+    20 cm (which the SDK refuses) are carried into the next step; the drone takes off facing
+    ``heading_deg`` (grid north by default) at ``home`` and comes back there to land.
     """
     speed = int(min(max(d.speed_ms * 100, d.sdk_speed_cms[0]), d.sdk_speed_cms[1]))
     lim = d.max_go_cm
-    cmds = ["command", "downvision 1", "takeoff"]
+    moves = [Move("command"), Move("downvision 1"), Move("takeoff")]
     climb = int(round(altitude_m * 100)) - 80  # the Tello hovers ~80 cm after take-off
     while climb > 20:
         step = min(climb, lim)
-        cmds.append(f"up {step}")
+        moves.append(Move(f"up {step}"))
         climb -= step
     h = math.radians(heading_deg)
-    pos = (0.0, 0.0)  # forward, left in cm
-    for x, y in [*waypoints, home]:
+    pos = (0.0, 0.0)  # where the drone is, forward/left cm from take-off
+    targets = [*[(p, i) for i, p in enumerate(waypoints)], (home, None)]
+    for (x, y), idx in targets:
         de, dn = (x - home[0]) * 100, (y - home[1]) * 100
         fwd = dn * math.cos(h) + de * math.sin(h)
         left = -(de * math.cos(h) - dn * math.sin(h))
         dx, dy = fwd - pos[0], left - pos[1]
         n = max(1, math.ceil(max(abs(dx), abs(dy)) / lim))
+        moved = False
         for k in range(n):
             sx = int(round(dx * (k + 1) / n)) - int(round(dx * k / n))
             sy = int(round(dy * (k + 1) / n)) - int(round(dy * k / n))
-            if max(abs(sx), abs(sy)) >= 20:  # the SDK refuses moves under 20 cm
-                cmds.append(f"go {sx} {sy} 0 {speed}")
-        pos = (fwd, left)
-    cmds.append("land")
-    return cmds
+            if max(abs(sx), abs(sy)) >= 20:
+                moves.append(Move(f"go {sx} {sy} 0 {speed}"))
+                pos = (pos[0] + sx, pos[1] + sy)
+                moved = True
+        if idx is not None:
+            if moved:
+                moves[-1] = Move(moves[-1].command, idx)
+            else:  # already there (within 20 cm): photograph from here
+                moves.append(Move("keepalive", idx))
+    moves.append(Move("land"))
+    return moves
+
+
+def tello_commands(home: tuple[float, float], waypoints: list[tuple[float, float]],
+                   altitude_m: float, d: DroneProfile, heading_deg: float = 0.0) -> list[str]:
+    """The SDK commands of :func:`tello_moves`, one per line of ``mission_<k>.txt``."""
+    return [m.command for m in tello_moves(home, waypoints, altitude_m, d, heading_deg)]
 
 
 def utm_crs_for(aoi_wgs84: BaseGeometry) -> CRS:
@@ -262,7 +285,10 @@ def plan_survey(req: PlanRequest) -> dict[str, Any]:
                         "rel_m": [round(x - home[0], 2), round(y - home[1], 2)]})
         m: dict[str, Any] = {"index": k, "waypoints": wps, "distance_m": round(dist, 1),
                              "duration_s": round(t, 1),
-                             "battery_pct": round(100 * t / d.flight_time_s, 1)}
+                             "battery_pct": round(100 * t / d.flight_time_s, 1),
+                             "drone": d.name, "camera": cam.name, "altitude_m": round(alt, 2),
+                             "crs": CRS.from_user_input(req.crs).to_string(),
+                             "takeoff": {"x": home[0], "y": home[1], "heading_deg": 0.0}}
         if not d.gps:
             m["sdk_commands"] = tello_commands(home, mp, alt, d)
         missions.append(m)

@@ -398,6 +398,37 @@ def plan(aoi: Path, out: Path, drone: str, altitude_m: float | None, gsd_cm: flo
     _run(body)
 
 
+@cli.command()
+@click.argument("plan_dir", type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Survey folder for the captures (images, pose sidecars, flight logs).")
+@click.option("--host", default="192.168.10.1", show_default=True, help="The Tello's address.")
+@click.option("--simulate", is_flag=True,
+              help="Fly the Tello simulator (in a network namespace; needs root) over --world.")
+@click.option("--world", type=click.Path(path_type=Path),
+              help="Synthetic world the simulator renders (with --simulate).")
+@click.option("--epoch", default=1, show_default=True, help="World epoch to fly over.")
+def fly(plan_dir: Path, out: Path, host: str, simulate: bool, world: Path | None,
+        epoch: int) -> None:
+    """Fly a plan's missions with a Tello (or the simulator) and store the captures."""
+
+    def body() -> None:
+        from drone.fly import fly_plan
+
+        if simulate and world is None:
+            raise InputError("--simulate needs --world DIR (a `skypatrol synth` world)")
+        logs = fly_plan(plan_dir, out, host, world if simulate else None, epoch)
+        bad = [lg for lg in logs if lg["status"] != "ok"]
+        for lg in logs:
+            click.echo(f"mission {lg['mission']}: {lg['status']}, {lg['n_captures']} photos"
+                       + (f" ({lg['reason']})" if lg["reason"] else ""))
+        click.echo(f"captures: {out.resolve()}")
+        if bad:
+            sys.exit(EXIT_FAILURE)
+
+    _run(body)
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
