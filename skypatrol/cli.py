@@ -429,6 +429,24 @@ def fly(plan_dir: Path, out: Path, host: str, simulate: bool, world: Path | None
     _run(body)
 
 
+@cli.command()
+@click.option("--config", "config", default=Path("prefect.yaml"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Deployments file (flows, cron schedules per district, parameters).")
+def serve(config: Path) -> None:
+    """Register the Prefect deployments with their schedules and serve them."""
+
+    def body() -> None:
+        from flows.deployments import load_deployments
+        from flows.deployments import serve as serve_all
+
+        names = [d.name for d in load_deployments(config)]
+        click.echo("serving: " + ", ".join(names))
+        serve_all(config)
+
+    _run(body)
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

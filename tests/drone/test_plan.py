@@ -105,3 +105,28 @@ def test_plan_cli_writes_files_and_refuses_with_exit_2(tmp_path):
     r = CliRunner().invoke(cli, ["plan", "--aoi", str(tmp_path / "aoi.geojson"), "--out",
                                  str(tmp_path / "r"), "--drone", "phantom4pro", "--gsd-cm", "2"])
     assert r.exit_code == 0 and (tmp_path / "r" / "mission_1.csv").exists()
+
+
+def test_missions_over_open_cases_fly_first(tmp_path):
+    import datetime as dt
+
+    import geopandas as gpd
+
+    from drone.fly import missions_by_open_cases
+    from pipeline.cases import update_register
+
+    plan = plan_survey(PlanRequest(box(X, Y, X + 60, Y + 60), CRS, TELLO, altitude_m=8))
+    assert len(plan["missions"]) > 1
+    last = plan["missions"][-1]["waypoints"][0]
+    site = box(last["x"] - 1, last["y"] - 1, last["x"] + 1, last["y"] + 1)
+    v = gpd.GeoDataFrame({"category": ["illegal_construction"], "object_class": ["shed"],
+                          "area_m2": [4.0], "confidence": [0.9], "parcel_id": ["P1"],
+                          "district": ["D"], "squad": ["S"], "source": ["o.tif"]},
+                         geometry=[site], crs=CRS)
+    update_register(tmp_path / "c.gpkg", "S1", dt.date(2026, 3, 1), box(X, Y, X + 60, Y + 60), v)
+    ordered = missions_by_open_cases(plan, tmp_path / "c.gpkg")
+    order = [m["index"] for m in ordered]
+    first = shapely.MultiPoint([(w["x"], w["y"]) for w in ordered[0]["waypoints"]])
+    assert first.convex_hull.buffer(10).intersects(site)
+    assert order != sorted(order), "a mission over the open case moved forward"
+    assert sorted(order) == [m["index"] for m in plan["missions"]]
