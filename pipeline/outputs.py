@@ -314,6 +314,29 @@ def write_report(out: Path, summary: dict[str, Any], tasks: gpd.GeoDataFrame,
     return path
 
 
+def visiting_order(tasks: gpd.GeoDataFrame) -> list[int]:
+    """Row positions in the order a squad should visit them.
+
+    Priority first (urgent sites are never postponed for a shorter walk); within one
+    priority, a nearest-neighbour route that starts where the previous group ended.
+    """
+    if len(tasks) == 0:
+        return []
+    pts = tasks.geometry.representative_point()
+    xy = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()])
+    prio = tasks["priority"].to_numpy()
+    order: list[int] = []
+    here = xy[int(np.argmin(prio))]
+    for p in sorted(set(prio.tolist())):
+        todo = [i for i in range(len(tasks)) if prio[i] == p]
+        while todo:
+            j = min(todo, key=lambda i: float(np.hypot(*(xy[i] - here))))
+            order.append(j)
+            todo.remove(j)
+            here = xy[j]
+    return order
+
+
 def write_work_orders(out: Path, tasks: gpd.GeoDataFrame, summary: dict[str, Any],
                       lang: str) -> list[Path]:
     """``squads/<squad>.html``: each squad's tasks by priority, printable, with navigation."""
@@ -321,10 +344,11 @@ def write_work_orders(out: Path, tasks: gpd.GeoDataFrame, summary: dict[str, Any
     (out / "squads").mkdir(exist_ok=True)
     for squad, grp in (tasks.groupby("squad") if len(tasks) else []):
         rows = []
-        for r in grp.sort_values(["priority", "area_m2"], ascending=[True, False]).itertuples():
+        grp = grp.iloc[visiting_order(grp)]
+        for stop, r in enumerate(grp.itertuples(), start=1):
             link = amap_link(r.lon_gcj02, r.lat_gcj02, str(r.task_id))
             rows.append([
-                f"<b>{_esc(r.task_id)}</b><br>{_esc(t('priority', lang))} {r.priority}",
+                f"<b>{stop}. {_esc(r.task_id)}</b><br>{_esc(t('priority', lang))} {r.priority}",
                 f"{_esc(t(r.category, lang))}<br>{_esc(t(r.object_class, lang))}",
                 f"{r.area_m2:.1f}", _esc(r.parcel_id),
                 f"WGS84 {r.lat:.6f}, {r.lon:.6f}<br>GCJ-02 {r.lat_gcj02:.6f}, {r.lon_gcj02:.6f}"

@@ -128,3 +128,16 @@ def test_spreadsheet_formulas_in_fields_are_shown_as_text(tmp_path):
     assert "'=1+2" in values and "'@SUM(A1)" in values and "'+cmd" in values
     assert all(c.data_type != "f" for c in next(ws.iter_rows(min_row=2, max_row=2)))
     assert "'=1+2" in (tmp_path / "tasks.csv").read_text(encoding="utf-8-sig")
+
+
+def test_visiting_order_keeps_priority_and_walks_short():
+    from pipeline.outputs import visiting_order
+
+    pts = [(0, 0, 2), (100, 0, 1), (10, 0, 2), (200, 0, 2), (110, 0, 1)]
+    tasks = gpd.GeoDataFrame({"priority": [p for _, _, p in pts]},
+                             geometry=[box(X + x, Y + y, X + x + 1, Y + y + 1)
+                                       for x, y, _ in pts], crs=CRS)
+    order = visiting_order(tasks)
+    assert [pts[i][2] for i in order] == [1, 1, 2, 2, 2]
+    assert order[:2] == [1, 4]
+    assert order[2:] == [3, 2, 0]  # from x=110: x=200 is 90 m away, then x=10, then x=0
