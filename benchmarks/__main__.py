@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -12,19 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
+from benchmarks.common import machine
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def machine() -> dict[str, object]:
-    """What the numbers were measured on."""
-    return {
-        "cpu": platform.processor() or platform.machine(),
-        "cores": psutil.cpu_count(logical=True),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-    }
 
 
 def run_child(args: list[str]) -> tuple[float, float]:

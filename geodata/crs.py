@@ -76,6 +76,17 @@ def _reproject(geom: Geometry, t: Transformer) -> Geometry:
     return shapely.transform(geom, fn)
 
 
+def round_coords(obj: Any, digits: int = 7) -> Any:
+    """Round every float in a GeoJSON-like structure (RFC 7946 asks for at most 7 decimals)."""
+    if isinstance(obj, float):
+        return round(obj, digits)
+    if isinstance(obj, (list, tuple)):
+        return [round_coords(v, digits) for v in obj]
+    if isinstance(obj, dict):
+        return {k: round_coords(v, digits) for k, v in obj.items()}
+    return obj
+
+
 # --- GCJ-02 -----------------------------------------------------------------------------
 # The published (leaked, widely reimplemented) WGS84 -> GCJ-02 obfuscation on the Krasovsky
 # ellipsoid. Outside mainland China GCJ-02 equals WGS84.

@@ -114,6 +114,20 @@ def _check_layer(
     return df
 
 
+def _check_allowed(src: str, df: gpd.GeoDataFrame | None, layer: str, column: str,
+                   allowed: tuple[str, ...], problems: list[Problem],
+                   why: str | None = None) -> None:
+    """One problem per feature whose ``column`` value is not in ``allowed``."""
+    if df is None or column not in df.columns:
+        return
+    id_col = SCHEMA[layer][1]
+    ok = set(allowed)
+    for idx, value in df[column].items():
+        if str(value) not in ok:
+            msg = f"{column} '{value}' " + (why or f"is not one of {', '.join(allowed)}")
+            problems.append(Problem(src, msg, layer, column, _feature_name(df, idx, id_col)))
+
+
 def read_registry(path: str | os.PathLike[str]) -> Registry:
     """Read and validate a registry GeoPackage against the contract's schema.
 
@@ -162,49 +176,13 @@ def read_registry(path: str | os.PathLike[str]) -> Registry:
         problems.append(Problem(src, f"layers are in different CRSs ({listing})"))
 
     parcels = frames.get("parcels")
-    if parcels is not None and "land_use" in parcels.columns:
-        for idx, value in parcels["land_use"].items():
-            if value not in LAND_USES:
-                problems.append(
-                    Problem(
-                        src,
-                        f"land_use '{value}' is not one of {', '.join(LAND_USES)}",
-                        "parcels",
-                        "land_use",
-                        _feature_name(parcels, idx, "parcel_id"),
-                    )
-                )
     structures = frames.get("permitted_structures")
-    if structures is not None and "kind" in structures.columns:
-        for idx, value in structures["kind"].items():
-            if value not in STRUCTURE_KINDS:
-                problems.append(
-                    Problem(
-                        src,
-                        f"kind '{value}' is not one of {', '.join(STRUCTURE_KINDS)}",
-                        "permitted_structures",
-                        "kind",
-                        _feature_name(structures, idx, "permit_id"),
-                    )
-                )
-    if (
-        structures is not None
-        and parcels is not None
-        and "parcel_id" in structures.columns
-        and "parcel_id" in parcels.columns
-    ):
-        known = set(parcels["parcel_id"].astype(str))
-        for idx, value in structures["parcel_id"].items():
-            if str(value) not in known:
-                problems.append(
-                    Problem(
-                        src,
-                        f"parcel_id '{value}' is not in layer 'parcels'",
-                        "permitted_structures",
-                        "parcel_id",
-                        _feature_name(structures, idx, "permit_id"),
-                    )
-                )
+    _check_allowed(src, parcels, "parcels", "land_use", LAND_USES, problems)
+    _check_allowed(src, structures, "permitted_structures", "kind", STRUCTURE_KINDS, problems)
+    if parcels is not None and "parcel_id" in parcels.columns:
+        known = tuple(parcels["parcel_id"].astype(str))
+        _check_allowed(src, structures, "permitted_structures", "parcel_id", known, problems,
+                       "is not in layer 'parcels'")
     boards = frames.get("billboard_permits")
     if boards is not None and "valid_until" in boards.columns:
         parsed: list[dt.date | None] = []

@@ -18,7 +18,7 @@ from rasterio.errors import RasterioError
 from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 
-from geodata.crs import to_wgs84
+from geodata.crs import round_coords, to_wgs84
 from geodata.georef import FramePose, NoPoseError, read_dji_pose, read_tello_pose, tello_sidecar
 from skypatrol.errors import InputError, InvalidImageryError
 
@@ -154,18 +154,8 @@ def _skip(source: str, sha: str | None, kind: str, reason: Reason, detail: str) 
 
 
 def _footprint_json(geom: BaseGeometry, crs: Any) -> dict[str, Any]:
-    wgs = to_wgs84(geom, crs)
-    return _round_coords(mapping(wgs))
-
-
-def _round_coords(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return round(obj, 7)
-    if isinstance(obj, (list, tuple)):
-        return [_round_coords(v) for v in obj]
-    if isinstance(obj, dict):
-        return {k: _round_coords(v) for k, v in obj.items()}
-    return obj
+    out: dict[str, Any] = round_coords(mapping(to_wgs84(geom, crs)))
+    return out
 
 
 def _inspect_raster(source: str, sha: str) -> Ingested:

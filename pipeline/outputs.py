@@ -26,7 +26,7 @@ from rasterio.windows import from_bounds
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
-from geodata.crs import WGS84, wgs84_to_gcj02
+from geodata.crs import WGS84, round_coords, wgs84_to_gcj02
 from pipeline.i18n import t
 
 TASK_FIELDS = [
@@ -51,20 +51,10 @@ def slug(name: str) -> str:
     return s or "unassigned"
 
 
-def _round(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return round(obj, 7)
-    if isinstance(obj, (list, tuple)):
-        return [_round(v) for v in obj]
-    if isinstance(obj, dict):
-        return {k: _round(v) for k, v in obj.items()}
-    return obj
-
-
 def rfc7946_geometry(geom: BaseGeometry) -> dict[str, Any]:
     """A WGS84 geometry as RFC 7946 GeoJSON: counter-clockwise exteriors, 7 decimals."""
     oriented = shapely.orient_polygons(geom, exterior_cw=False)
-    out: dict[str, Any] = _round(mapping(oriented))
+    out: dict[str, Any] = round_coords(mapping(oriented))
     return out
 
 
