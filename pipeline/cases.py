@@ -16,6 +16,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -29,7 +30,10 @@ OBS_COLUMNS = ["task_id", "survey_id", "survey_date", "category", "object_class"
 SURVEY_COLUMNS = ["survey_id", "survey_date", "processed_at", "n_inputs", "imagery"]
 CASE_COLUMNS = ["task_id", "category", "object_class", "status", "first_seen", "last_seen",
                 "surveys", "n_surveys", "area_m2", "first_area_m2", "max_area_m2",
-                "resolved_on", "resolved_by", "parcel_id", "district", "squad"]
+                "resolved_on", "resolved_by", "parcel_id", "district", "squad",
+                "squad_result", "squad_result_date", "squad_note"]
+RESULT_COLUMNS = ["task_id", "result", "result_date", "note", "imported_at", "source"]
+SQUAD_RESULTS = ("rectified", "disputed")
 CATEGORY_WEIGHT = {"green_encroachment": 3.0, "illegal_construction": 2.5,
                    "illegal_billboard": 1.5}
 
@@ -80,7 +84,14 @@ def read_register(path: Path | str, crs: CRS | str) -> dict[str, gpd.GeoDataFram
         "observations": _read(p, "observations", OBS_COLUMNS, c),
         "surveys": _read(p, "surveys", SURVEY_COLUMNS, c),
         "cases": _read(p, "cases", CASE_COLUMNS, c),
+        "squad_results": _read_table(p, "squad_results", RESULT_COLUMNS),
     }
+
+
+def _read_table(path: Path, layer: str, columns: list[str]) -> pd.DataFrame:
+    if path.exists() and layer in {n for n, _ in pyogrio.list_layers(path)}:
+        return pyogrio.read_dataframe(path, layer=layer, read_geometry=False)
+    return pd.DataFrame({c: pd.Series(dtype=str) for c in columns})
 
 
 def task_id_for(survey_id: str, category: str, geom: BaseGeometry) -> str:
@@ -105,8 +116,16 @@ def _same_site(a: BaseGeometry, b: BaseGeometry, cfg: MatchConfig) -> float:
 
 
 def derive_cases(obs: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, crs: CRS,
-                 cfg: MatchConfig) -> gpd.GeoDataFrame:
-    """Cases from observations and survey coverages (open until a later survey sees it gone)."""
+                 cfg: MatchConfig, results: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+    """Cases from observations and survey coverages (open until a later survey sees it gone).
+
+    A squad's reported result is shown beside the case but never closes it: only a later
+    survey that no longer sees the site does.
+    """
+    latest: dict[str, Any] = {}
+    if results is not None and len(results):
+        for r in results.sort_values(["result_date", "imported_at"]).itertuples():
+            latest[str(r.task_id)] = r
     if len(obs) == 0:
         return gpd.GeoDataFrame(pd.DataFrame({c: [] for c in CASE_COLUMNS}),
                                 geometry=gpd.GeoSeries([], crs=crs), crs=crs)
@@ -133,17 +152,23 @@ def derive_cases(obs: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, crs: CRS,
             "first_area_m2": float(grp.iloc[0].area_m2), "max_area_m2": float(grp.area_m2.max()),
             "resolved_on": resolved_on, "resolved_by": resolved_by,
             "parcel_id": last.parcel_id, "district": last.district, "squad": last.squad,
+            "squad_result": getattr(latest.get(task_id), "result", None),
+            "squad_result_date": getattr(latest.get(task_id), "result_date", None),
+            "squad_note": getattr(latest.get(task_id), "note", None),
             "geometry": geom,
         })
     return gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=crs)
 
 
-def _write_atomic(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
+def _write_atomic(path: Path, layers: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.gpkg")
     tmp.unlink(missing_ok=True)
     try:
         for name, df in layers.items():
-            df.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+            if isinstance(df, gpd.GeoDataFrame):
+                df.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+            elif len(df):
+                pyogrio.write_dataframe(df, tmp, layer=name, driver="GPKG")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -203,7 +228,7 @@ def update_register(
     obs = obs[obs.survey_id != survey_id]
     surveys = reg["surveys"]
     surveys = surveys[surveys.survey_id != survey_id]
-    before = derive_cases(obs, surveys, crs, cfg)
+    before = derive_cases(obs, surveys, crs, cfg, reg["squad_results"])
     before = before[before.last_seen <= date_s] if len(before) else before
     open_before = before[before.status == "open"] if len(before) else before
 
@@ -246,8 +271,9 @@ def update_register(
     all_surveys = pd.concat([surveys, survey_row], ignore_index=True) if len(surveys) else \
         survey_row
     all_surveys = gpd.GeoDataFrame(all_surveys, geometry="geometry", crs=crs)
-    cases = derive_cases(all_obs, all_surveys, crs, cfg)
-    _write_atomic(p, {"observations": all_obs, "surveys": all_surveys, "cases": cases})
+    cases = derive_cases(all_obs, all_surveys, crs, cfg, reg["squad_results"])
+    _write_atomic(p, {"observations": all_obs, "surveys": all_surveys, "cases": cases,
+                      "squad_results": reg["squad_results"]})
 
     info = cases.set_index("task_id")
     tasks = violations.copy()
@@ -261,3 +287,65 @@ def update_register(
     tasks = assign_priority(tasks, open_now, cfg)
     resolved = cases[(cases.status == "resolved") & (cases.resolved_by == survey_id)]
     return CaseUpdate(tasks.reset_index(drop=True), resolved.reset_index(drop=True), cases)
+
+
+def import_squad_results(path: Path | str, sheet: Path | str,
+                         cfg: MatchConfig | None = None) -> int:
+    """Record the results a squad filled into its returned ``tasks.xlsx`` / ``tasks.csv``.
+
+    Rows need ``task_id`` and ``result`` (``rectified`` or ``disputed``), optionally
+    ``result_date`` (YYYY-MM-DD) and ``result_note``; rows without a result are skipped.
+    Returns how many results were recorded.
+
+    Raises:
+        InputError: a missing column, an unknown task id, result or date (named with its row).
+
+    """
+    from skypatrol.errors import InputError
+
+    p, s = Path(path), Path(sheet)
+    if not p.exists():
+        raise InputError(f"{p}: case register not found")
+    try:
+        df = pd.read_excel(s, dtype=str) if s.suffix.lower() in (".xlsx", ".xlsm") else \
+            pd.read_csv(s, dtype=str, encoding="utf-8-sig")
+    except Exception as exc:  # noqa: BLE001 - any unreadable sheet is the user's input
+        raise InputError(f"{s}: cannot read the spreadsheet ({exc})") from exc
+    for col in ("task_id", "result"):
+        if col not in df.columns:
+            raise InputError(f"{s}: column '{col}' missing (have: {', '.join(df.columns)})")
+    crs = gpd.read_file(p, layer="cases", rows=1).crs
+    reg = read_register(p, crs)
+    known = set(reg["cases"].task_id)
+    rows = []
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    for i, r in df.iterrows():
+        result = str(r.get("result") or "").strip().lower()
+        if not result or result == "nan":
+            continue
+        line = int(str(i)) + 2  # header is row 1
+        tid = str(r["task_id"]).strip().lstrip("'")
+        if tid not in known:
+            raise InputError(f"{s}: row {line}: unknown task_id '{tid}'")
+        if result not in SQUAD_RESULTS:
+            raise InputError(f"{s}: row {line}: result '{result}' is not one of "
+                             f"{', '.join(SQUAD_RESULTS)}")
+        date = str(r.get("result_date") or "").strip()[:10]
+        if date and date != "nan":
+            try:
+                dt.date.fromisoformat(date)
+            except ValueError as exc:
+                raise InputError(f"{s}: row {line}: result_date '{date}' is not a date") \
+                    from exc
+        else:
+            date = now[:10]
+        note = str(r.get("result_note") or "")
+        rows.append({"task_id": tid, "result": result, "result_date": date,
+                     "note": "" if note == "nan" else note, "imported_at": now,
+                     "source": str(s)})
+    results = pd.concat([reg["squad_results"], pd.DataFrame(rows)], ignore_index=True)
+    cases = derive_cases(reg["observations"], reg["surveys"], CRS.from_user_input(crs),
+                         cfg or MatchConfig(), results)
+    _write_atomic(p, {"observations": reg["observations"], "surveys": reg["surveys"],
+                      "cases": cases, "squad_results": results})
+    return len(rows)

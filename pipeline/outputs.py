@@ -35,6 +35,8 @@ TASK_FIELDS = [
     "first_seen", "last_seen", "source", "source_sha256",
 ]
 EXTRA_FIELDS = ["priority_reason"]
+#: Empty columns a squad fills in and returns (``skypatrol import-results``).
+RESULT_FIELDS = ["result", "result_date", "result_note"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -116,9 +118,9 @@ def write_task_files(out: Path, tasks: gpd.GeoDataFrame, lang: str) -> dict[str,
     ws = wb.active
     assert ws is not None
     ws.title = t("tasks", lang)[:31]
-    ws.append([*fields, "category_label"])
+    ws.append([*fields, "category_label", *RESULT_FIELDS])
     for r, cat in zip(rows, tasks["category"] if len(tasks) else []):
-        ws.append([safe_cell(v) for v in r] + [t(str(cat), lang)])
+        ws.append([safe_cell(v) for v in r] + [t(str(cat), lang), None, None, None])
     for cell in ws[1]:
         cell.font = Font(bold=True)
     ws.freeze_panes = "A2"

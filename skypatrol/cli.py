@@ -447,6 +447,27 @@ def serve(config: Path) -> None:
     _run(body)
 
 
+@cli.command("import-results")
+@click.option("--cases", "cases", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Case register GeoPackage.")
+@click.argument("sheets", nargs=-1, required=True, type=click.Path(path_type=Path))
+def import_results(cases: Path, sheets: tuple[Path, ...]) -> None:
+    """Import squads' returned task spreadsheets (result: rectified / disputed, date, note).
+
+    Results are shown beside each case; a case is counted as rectified only when a later
+    survey confirms the site gone.
+    """
+
+    def body() -> None:
+        from pipeline.cases import import_squad_results
+
+        for sheet in sheets:
+            n = import_squad_results(cases, sheet)
+            click.echo(f"{sheet}: {n} result(s) recorded")
+
+    _run(body)
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

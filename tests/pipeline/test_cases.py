@@ -91,3 +91,34 @@ def test_crash_mid_write_leaves_register_as_it_was(tmp_path, monkeypatch):
         update_register(reg, "S2", D2, COVER, viol(A2, C))
     assert reg.read_bytes() == before
     assert not list(tmp_path.glob("*.tmp.gpkg"))
+
+
+def test_squad_results_are_imported_but_do_not_close_cases(tmp_path):
+    from openpyxl import Workbook
+
+    from pipeline.cases import import_squad_results
+    from skypatrol.errors import InputError
+
+    reg = tmp_path / "cases.gpkg"
+    u1 = update_register(reg, "S1", D1, COVER, viol(A, B))
+    ids = list(u1.tasks.task_id)
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["task_id", "category", "result", "result_date", "result_note"])
+    ws.append([ids[0], "illegal_construction", "rectified", "2026-03-20", "demolished"])
+    ws.append([ids[1], "green_encroachment", "disputed", "2026-03-21", "owner has a <b>permit</b>"])
+    wb.save(tmp_path / "back.xlsx")
+    assert import_squad_results(reg, tmp_path / "back.xlsx") == 2
+    cases = read_register(reg, CRS)["cases"].set_index("task_id")
+    assert cases.at[ids[0], "squad_result"] == "rectified"
+    assert cases.at[ids[1], "squad_note"] == "owner has a <b>permit</b>"
+    assert set(cases.status) == {"open"}, "a squad's word does not close a case"
+    # the results survive the next survey's write, and a re-survey then verifies
+    u2 = update_register(reg, "S2", D2, COVER, viol(B))
+    assert list(u2.resolved.task_id) == [ids[0]]
+    cases = read_register(reg, CRS)["cases"].set_index("task_id")
+    assert cases.at[ids[0], "squad_result"] == "rectified"
+    ws.append(["SP-NOPE", "x", "rectified", "", ""])
+    wb.save(tmp_path / "bad.xlsx")
+    with pytest.raises(InputError, match="row 4: unknown task_id 'SP-NOPE'"):
+        import_squad_results(reg, tmp_path / "bad.xlsx")
