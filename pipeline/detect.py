@@ -23,6 +23,7 @@ from rasterio.windows import Window
 from shapely.geometry import Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 
+from geodata.raster import GDAL_CACHE_BYTES
 from models.runtime import Detector, RawDetection, chw_to_hwc
 
 DETECTION_COLUMNS = ["class", "score", "source", "geometry"]
@@ -233,7 +234,9 @@ def detect_raster(
     merges detections across tile seams.
     """
     dets: list[_Det] = []
-    with rasterio.open(path) as ds:
+    # GDAL's block cache defaults to 5 % of RAM; a bounded cache keeps memory flat
+    # whatever the raster's size (tiles are read once, in order)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), rasterio.open(path) as ds:
         tiles = plan_tiles(ds.width, ds.height, ds.transform, cfg)
         src_crs = ds.crs
         done = 0
