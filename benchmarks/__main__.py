@@ -61,6 +61,7 @@ BENCHMARKS = {
     "infer": _lazy("bench_infer"),
     "georef": _lazy("bench_georef"),
     "detect": _lazy("bench_detect"),
+    "survey": _lazy("bench_survey"),
 }
 
 

@@ -1,0 +1,42 @@
+"""Survey accuracy on an unseen synthetic district: tasks vs truth, areas, resolved cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+
+def child(size_m: float, seed: int) -> None:
+    from geodata.synthetic import WorldConfig, synthesize
+    from pipeline.evaluate import evaluate_survey
+    from pipeline.survey import SurveySpec, run_survey
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        res = synthesize(root / "world", WorldConfig(size_m=size_m, seed=seed), frames=False)
+        dates = json.loads((root / "world" / "world.json").read_text())["survey_dates"]
+        out = []
+        for k, ortho in enumerate(res.orthos, start=1):
+            spec = SurveySpec((str(ortho),), res.registry, root / f"s{k}",
+                              cases=root / "cases.gpkg", survey_id=f"e{k}",
+                              survey_date=dt.date.fromisoformat(dates[k - 1]))
+            summary = run_survey(spec)
+            acc = evaluate_survey(root / "world", k, root / f"s{k}")
+            acc["stage_timings_s"] = summary["stage_timings_s"]
+            out.append(acc)
+    print(json.dumps({"size_m": size_m, "seed": seed, "epochs": out}))
+
+
+def run(size_m: float = 500.0, seed: int = 7100) -> dict[str, object]:
+    from benchmarks.common import machine, run_child
+
+    res = run_child("benchmarks.bench_survey", str(size_m), str(seed))
+    res.update(benchmark="survey_accuracy", machine=machine())
+    return res
+
+
+if __name__ == "__main__" and "--child" in sys.argv:
+    child(float(sys.argv[-2]), int(sys.argv[-1]))
