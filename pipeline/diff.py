@@ -43,7 +43,7 @@ class DiffConfig:
 
     """
 
-    footprint_tolerance_m: float = 0.6
+    footprint_tolerance_m: float = 1.0
     min_violation_m2: float = 3.0
     billboard_permit_radius_m: float = 2.0
     min_green_m2: float = 4.0
