@@ -86,6 +86,9 @@ def cleared_ground(
                 structures_ds = gpd.GeoSeries([structures], crs=registry.crs).to_crs(ds_crs)[0]
             else:
                 structures_ds = structures
+            keep_out = None  # structures (already counted) with a margin, buffered once
+            if structures_ds is not None and not structures_ds.is_empty:
+                keep_out = structures_ds.buffer(0.5)
             n_before = len(found)
             bounds = shapely.box(*ds.bounds)
             for parcel in green.geometry:
@@ -108,8 +111,8 @@ def cleared_ground(
                 bare = (exg < cfg.exg_threshold) & (total / 3 > cfg.dark_threshold) & valid
                 inside = ~geometry_mask([area], shape_, t)
                 bare &= inside
-                if structures_ds is not None and not structures_ds.is_empty:
-                    bare &= geometry_mask([structures_ds.buffer(0.5)], shape_, t)
+                if keep_out is not None and keep_out.intersects(area):
+                    bare &= geometry_mask([keep_out.intersection(area.buffer(1.0))], shape_, t)
                 if bare.sum() * abs(t.a * t.e) < cfg.min_green_m2:
                     continue
                 for geom, val in shapes(bare.astype(np.uint8), mask=bare, transform=t):
