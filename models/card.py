@@ -47,7 +47,7 @@ class ModelCard:
     imgsz: int
     task: str = "segment"
     tile_overlap: float = 0.2
-    score_threshold: float = 0.35
+    score_threshold: float = 0.5
     iou_threshold: float = 0.5
     weights: dict[str, str] = field(default_factory=dict)
     sha256: dict[str, str] = field(default_factory=dict)
