@@ -131,7 +131,7 @@ def execute(mission: dict[str, Any], tello: TelloLike, out_dir: Path | str,
                 if bat < cfg.min_battery_pct:
                     raise FlightAborted(f"battery low ({bat}%) mid-mission")
             if move.capture is not None:
-                time.sleep(cfg.settle_s)
+                _wait_fresh_frames(frames, cfg.settle_s)
                 if time.monotonic() - last_cmd > cfg.keepalive_s:
                     tello.send_control_command("keepalive", timeout=cfg.command_timeout_s)
                     last_cmd = time.monotonic()
@@ -165,6 +165,24 @@ def execute(mission: dict[str, Any], tello: TelloLike, out_dir: Path | str,
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _wait_fresh_frames(frames: Any, settle_s: float, n: int = 3) -> None:
+    """Hover ``settle_s``, and until ``n`` new frames have been decoded since arriving.
+
+    The stream lags the drone; frames decoded after arrival show the capture point. Gives up
+    after four times ``settle_s`` (a stalled stream is caught when the frame is taken).
+    """
+    t0 = time.monotonic()
+    seen = 0
+    last = getattr(frames, "frame", None)  # held, so a new frame is a new object
+    while time.monotonic() - t0 < 4 * settle_s:
+        time.sleep(0.05)
+        cur = getattr(frames, "frame", None)
+        if cur is not last:
+            seen, last = seen + 1, cur
+        if seen >= n and time.monotonic() - t0 >= settle_s:
+            return
 
 
 def _capture(frames: Any, tello: TelloLike, mission: dict[str, Any], idx: int, out: Path,

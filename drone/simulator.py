@@ -245,18 +245,24 @@ class TelloSimulator:
             time.sleep(0.1)
 
     def frame(self) -> np.ndarray:
-        """What the active camera sees now (RGB), 320 x 240 for the downward camera."""
+        """What the active camera sees now (RGB), always streamed at 960 x 720.
+
+        Like the Tello, the stream keeps one size: the downward camera's 320 x 240 picture is
+        scaled up (a decoder that locked onto the first size keeps decoding).
+        """
+        import cv2
+
         from geodata.camera import TELLO_DOWNWARD, TELLO_FORWARD, Pose
 
         s = self.state
-        cam = TELLO_DOWNWARD if s.downvision else TELLO_FORWARD
-        img = np.full((cam.height, cam.width, 3), 150, np.uint8)
+        size = (TELLO_FORWARD.width, TELLO_FORWARD.height)
         if self.renderer is None or s.h_cm < 30 or not s.downvision:
-            return img
+            return np.full((size[1], size[0], 3), 150, np.uint8)
         from geodata.synthetic.frames import render_frame
 
         pose = Pose(s.x, s.y, s.h_cm / 100, s.heading0 + s.yaw, -90.0)
-        return render_frame(self.renderer, cam, pose)
+        img = render_frame(self.renderer, TELLO_DOWNWARD, pose)
+        return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
 
     def video_loop(self, sock: socket.socket, fps: int = 10) -> None:
         """Stream the camera view as H.264 over UDP while the stream is on."""
