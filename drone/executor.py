@@ -170,8 +170,12 @@ def _now() -> str:
 def _wait_fresh_frames(frames: Any, settle_s: float, n: int = 3) -> None:
     """Hover ``settle_s``, and until ``n`` new frames have been decoded since arriving.
 
-    The stream lags the drone; frames decoded after arrival show the capture point. Gives up
-    after four times ``settle_s`` (a stalled stream is caught when the frame is taken).
+    The stream lags the drone; frames decoded after arrival show the capture point.
+
+    Raises:
+        FlightAborted: no new frame within four times ``settle_s`` (the video stalled: a
+            photo now would show an old place under a new pose).
+
     """
     t0 = time.monotonic()
     seen = 0
@@ -183,6 +187,8 @@ def _wait_fresh_frames(frames: Any, settle_s: float, n: int = 3) -> None:
             seen, last = seen + 1, cur
         if seen >= n and time.monotonic() - t0 >= settle_s:
             return
+    if seen == 0:
+        raise FlightAborted("video stream stalled: no new frame at the capture point")
 
 
 def _capture(frames: Any, tello: TelloLike, mission: dict[str, Any], idx: int, out: Path,
