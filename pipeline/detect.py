@@ -134,6 +134,7 @@ class _Det:
     score: float
     geom: BaseGeometry
     cut: bool  # touches an inner tile edge: possibly only part of the object
+    source: str = ""  # the image it came from (when merging across images)
 
 
 def _touches_inner_edge(mask: np.ndarray, edges: tuple[bool, bool, bool, bool]) -> bool:
@@ -191,13 +192,13 @@ def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
             # a whole view smaller than the cut pieces means the structure is bigger than it
             union = shapely.union_all([d.geom for d in members])
             if union.area > best.geom.area * 1.25 and any(d.cut for d in members):
-                merged.append(_Det(best.cls, best.score, _polygonal(union), False))
+                merged.append(_Det(best.cls, best.score, _polygonal(union), False, best.source))
             else:
                 merged.append(best)
         else:
             union = shapely.union_all([d.geom for d in members])
-            merged.append(_Det(members[0].cls, max(d.score for d in members), _polygonal(union),
-                               True))
+            top = max(members, key=lambda d: d.score)
+            merged.append(_Det(top.cls, top.score, _polygonal(union), True, top.source))
     return merged
 
 

@@ -140,17 +140,13 @@ def combine_detections(paths: Sequence[str], crs: Any) -> gpd.GeoDataFrame:
         return empty_detections(crs)
     allf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
     names = sorted(set(allf["class"]))
-    dets = [_Det(names.index(c), float(s), g, False)
-            for c, s, g in zip(allf["class"], allf["score"], allf.geometry)]
-    sources = list(allf["source"])
+    dets = [_Det(names.index(c), float(s), g, False, str(src))
+            for c, s, g, src in zip(allf["class"], allf["score"], allf.geometry, allf["source"])]
     merged = merge_detections(dets)
-    src_of = {}
-    for d, s in zip(dets, sources):
-        src_of[id(d.geom)] = s
     return gpd.GeoDataFrame(
         pd.DataFrame({"class": [names[d.cls] for d in merged],
                       "score": [d.score for d in merged],
-                      "source": [src_of.get(id(d.geom), sources[0]) for d in merged]}),
+                      "source": [d.source for d in merged]}),
         geometry=[d.geom for d in merged], crs=crs)
 
 
