@@ -112,8 +112,8 @@ def execute(mission: dict[str, Any], tello: TelloLike, out_dir: Path | str,
             raise FlightAborted(f"battery {bat}% below the {need:.0f}% this mission needs")
         if temp > cfg.max_temperature_c:
             raise FlightAborted(f"temperature {temp:.0f} °C above {cfg.max_temperature_c} °C")
-        tello.streamon()
-        frames = tello.get_frame_read()
+        frames = _start_video(tello, cfg.settle_s)
+        event("video", ok=True)
         for move in moves:
             if move.command == "command":
                 continue
@@ -167,6 +167,38 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
+def _video_alive(frames: Any) -> bool:
+    worker = getattr(frames, "worker", None)  # djitellopy's decoder thread, where it has one
+    return worker is None or worker.is_alive()
+
+
+def _start_video(tello: TelloLike, settle_s: float, tries: int = 3) -> Any:
+    """Turn the stream on and see it decode before take-off (restarting it if it died).
+
+    PyAV's decoder thread in djitellopy ends for good on a read error while it starts; a
+    drone must not take off without a picture.
+
+    Raises:
+        FlightAborted: no live video after ``tries`` starts.
+
+    """
+    for attempt in range(tries):
+        tello.streamon()
+        frames = tello.get_frame_read()
+        try:
+            _wait_fresh_frames(frames, settle_s / 3)
+            if _video_alive(frames):
+                return frames
+        except FlightAborted:
+            pass
+        if attempt < tries - 1:
+            container = getattr(frames, "container", None)
+            if not _video_alive(frames) and container is not None:
+                container.close()  # a dead reader still holds the video port
+            tello.streamoff()  # djitellopy drops its frame reader; the next one starts afresh
+    raise FlightAborted(f"no live video from the drone after {tries} starts")
+
+
 def _wait_fresh_frames(frames: Any, settle_s: float, n: int = 3) -> None:
     """Hover ``settle_s``, and until ``n`` new frames have been decoded since arriving.
 
@@ -181,6 +213,8 @@ def _wait_fresh_frames(frames: Any, settle_s: float, n: int = 3) -> None:
     seen = 0
     last = getattr(frames, "frame", None)  # held, so a new frame is a new object
     while time.monotonic() - t0 < 4 * settle_s:
+        if not _video_alive(frames):
+            break
         time.sleep(0.05)
         cur = getattr(frames, "frame", None)
         if cur is not last:

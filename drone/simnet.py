@@ -8,6 +8,7 @@ address; the client side gets 192.168.10.2. Needs root and iproute2.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,13 +31,33 @@ def _run(*cmd: str) -> None:
     subprocess.run(list(cmd), check=True, capture_output=True, text=True)
 
 
+def _clear_stale() -> None:
+    """Remove namespaces left by simulator hosts that died without cleaning up.
+
+    Their veth keeps ``CLIENT_IP`` on this host and would capture the route to the Tello's
+    subnet. A namespace whose owner is still alive is in use: refuse rather than share it.
+    """
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        m = re.match(r"skysim(\d+)\b", line.strip())
+        if not m:
+            continue
+        tag = int(m.group(1))
+        if tag != os.getpid() and Path(f"/proc/{tag}").exists():
+            raise SimulatorUnavailable(f"network namespace skysim{tag} of the running process "
+                                       f"{tag} already owns {TELLO_IP}")
+        subprocess.run(["ip", "link", "del", f"vsky{tag}"], capture_output=True)
+        subprocess.run(["ip", "netns", "del", f"skysim{tag}"], capture_output=True)
+
+
 @contextmanager
 def namespace(name: str | None = None) -> Iterator[str]:
     """Create a namespace holding ``TELLO_IP`` linked to this host as ``CLIENT_IP``."""
     if os.geteuid() != 0 or shutil.which("ip") is None:
         raise SimulatorUnavailable("the Tello simulator needs root and iproute2 "
                                    "(ip netns) to own the Tello's address 192.168.10.1")
-    tag = os.getpid() % 100000
+    _clear_stale()
+    tag = os.getpid()
     ns, host_if, sim_if = name or f"skysim{tag}", f"vsky{tag}", f"vsim{tag}"
     try:
         _run("ip", "netns", "add", ns)

@@ -71,7 +71,9 @@ class TelloSimulator:
     def __init__(self, world: Path | None, epoch: int, takeoff: tuple[float, float],
                  heading: float = 0.0, faults: Faults | None = None, time_scale: float = 1.0,
                  bind: str = "0.0.0.0", state_log: Path | None = None,
-                 auto_land_s: float = 15.0):
+                 auto_land_s: float = 15.0, fps: int = 30):
+        self.fps = fps
+        self._view: tuple[tuple[float, ...], np.ndarray] | None = None
         self.faults = faults or Faults()
         self.state = DroneState(takeoff[0], takeoff[1], heading,
                                 battery=float(self.faults.battery_start))
@@ -260,15 +262,24 @@ class TelloSimulator:
             return np.full((size[1], size[0], 3), 150, np.uint8)
         from geodata.synthetic.frames import render_frame
 
-        pose = Pose(s.x, s.y, s.h_cm / 100, s.heading0 + s.yaw, -90.0)
-        img = render_frame(self.renderer, TELLO_DOWNWARD, pose)
-        return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
+        key = (s.x, s.y, s.h_cm, s.yaw)
+        if self._view is None or self._view[0] != key:  # hovering: the same view
+            pose = Pose(s.x, s.y, s.h_cm / 100, s.heading0 + s.yaw, -90.0)
+            img = render_frame(self.renderer, TELLO_DOWNWARD, pose)
+            self._view = key, cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
+        return self._view[1]
 
-    def video_loop(self, sock: socket.socket, fps: int = 10) -> None:
-        """Stream the camera view as H.264 over UDP while the stream is on."""
+    def video_loop(self, sock: socket.socket) -> None:
+        """Stream the camera view as H.264 over UDP at ``fps`` while the stream is on.
+
+        The rate matters to the client: djitellopy gives PyAV five seconds to probe the
+        stream, and a raw H.264 stream is probed for about 125 frames.
+        """
         import av
 
+        fps = self.fps
         codec = None
+        next_t = time.monotonic()
         while not self.stop.is_set():
             if not (self.state.stream and self.client and self.link_alive()):
                 codec = None
@@ -281,7 +292,7 @@ class TelloSimulator:
                 codec.pix_fmt = "yuv420p"
                 codec.time_base = Fraction(1, fps)
                 codec.options = {"preset": "ultrafast", "tune": "zerolatency",
-                                 "x264-params": "keyint=10:repeat-headers=1"}
+                                 "x264-params": "keyint=15:repeat-headers=1"}
                 n = 0
             vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             vf.pts = n
@@ -290,7 +301,8 @@ class TelloSimulator:
                 data = bytes(pkt)
                 for i in range(0, len(data), 1400):
                     sock.sendto(data[i:i + 1400], (self.client, self.video_port))
-            time.sleep(1 / fps)
+            next_t = max(next_t + 1 / fps, time.monotonic() - 1 / fps)
+            time.sleep(max(0.0, next_t - time.monotonic()))
 
     def serve(self) -> None:
         """Serve until stopped (Ctrl-C or :meth:`close`)."""
@@ -330,11 +342,12 @@ def main() -> None:
     ap.add_argument("--link-loss-after-s", type=float)
     ap.add_argument("--auto-land-s", type=float, default=15.0)
     ap.add_argument("--state-log", type=Path)
+    ap.add_argument("--fps", type=int, default=30, help="video frame rate (the Tello: 30)")
     a = ap.parse_args()
     x, y = (float(v) for v in a.takeoff.split(","))
     sim = TelloSimulator(a.world, a.epoch, (x, y), a.heading,
                          Faults(a.drop_replies, a.battery, a.drain_per_s, a.link_loss_after_s),
-                         a.time_scale, a.bind, a.state_log, a.auto_land_s)
+                         a.time_scale, a.bind, a.state_log, a.auto_land_s, a.fps)
     sim.serve()
 
 
