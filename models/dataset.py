@@ -10,7 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from shapely.geometry import Polygon, box
+from shapely.geometry import Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from geodata.synthetic.render import Renderer, random_style
@@ -19,6 +19,8 @@ from geodata.synthetic.scene import WorldConfig, build_scene
 #: Model classes (ASCII names: ultralytics fetches a Unicode font for non-ASCII ones).
 CLASSES = ("building", "shed", "billboard")
 CLASS_ID = {name: i for i, name in enumerate(CLASSES)}
+#: Ground the model must learn is not a roof.
+HARD_GROUND = frozenset({"water", "soil", "asphalt", "paving"})
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class DatasetConfig:
             model's GSD, so the model sees the resampling the pipeline does.
         empty_fraction: share of tiles placed at random (many hold no object at all).
         min_visible: a clipped object is labelled when this fraction of it, or 4 m², is visible.
+        hard_fraction: share of tiles centred on what the model mistakes for structures: water,
+            bare soil, large paved or asphalt lots, and big corrugated-roof buildings (which
+            are not sheds).
 
     """
 
@@ -46,6 +51,7 @@ class DatasetConfig:
     source_gsd_cm: tuple[float, float] = (3.5, 9.0)
     empty_fraction: float = 0.3
     min_visible: float = 0.3
+    hard_fraction: float = 0.15
     epochs: int = 2
     violation_density: tuple[float, float] = (1.5, 4.0)
     extra: dict[str, str] = field(default_factory=dict)
@@ -124,9 +130,20 @@ def build_dataset(
                 if t.object_class in CLASS_ID and (fp := t.footprint(epoch)) is not None
             ]
             small = [o for o in objects if o[0] != "building"]
+            hard = [g.geometry for g in scene.ground
+                    if g.material in HARD_GROUND and (g.epochs is None or epoch in g.epochs)
+                    and g.geometry.area >= 150]
+            hard += [fp for cls, fp in objects if cls == "building" and fp.area >= 400]
             for k in range(config.tiles_per_epoch):
                 r = rng.random()
-                if r < config.empty_fraction or not objects:
+                if hard and rng.random() < config.hard_fraction:
+                    g = hard[int(rng.integers(0, len(hard)))]
+                    gx0, gy0, gx1, gy1 = g.bounds
+                    for _ in range(20):  # a point inside the surface, not just its box
+                        cx, cy = rng.uniform(gx0, gx1), rng.uniform(gy0, gy1)
+                        if g.contains(Point(cx, cy)):
+                            break
+                elif r < config.empty_fraction or not objects:
                     cx, cy = rng.uniform(x0, x1), rng.uniform(y0, y1)
                 else:
                     pool = small if (small and r < 0.75) else objects

@@ -45,7 +45,8 @@ def chw_to_hwc(chw: np.ndarray) -> np.ndarray:
 class Detector:
     """A segmentation model with its card: ``predict`` maps RGB tiles to raw detections."""
 
-    def __init__(self, card_path: Path | str | None = None, runtime: str | None = None):
+    def __init__(self, card_path: Path | str | None = None, runtime: str | None = None,
+                 workers: int | None = None):
         path = Path(card_path) if card_path else DEFAULT_CARD
         if path.suffix == ".pt" or path.suffix == ".onnx":
             path = path.with_suffix(".json")
@@ -64,6 +65,47 @@ class Detector:
 
         self.model = YOLO(str(weights), task="segment")
         self.weights = weights
+        #: tiles segmented at once, one thread each (ONNX runtime)
+        self.workers = workers or min(2, os.cpu_count() or 1)
+        self._session: Any = None
+        self._pool: Any = None
+
+    def _onnx(self) -> Any:
+        """An ONNX Runtime session that does not spin: one thread per run.
+
+        ``workers`` runs go at once instead; idle threads spinning for work are most of the
+        CPU time of a model this small.
+        """
+        if self._session is None:
+            import onnxruntime as ort
+
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = 1
+            so.inter_op_num_threads = 1
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self._session = ort.InferenceSession(str(self.weights), so,
+                                                 providers=["CPUExecutionProvider"])
+        return self._session
+
+    def _predict_onnx_one(self, rgb: np.ndarray) -> list[RawDetection]:
+        """One tile through the ONNX session, with ultralytics' own NMS and mask decoding."""
+        import torch
+        from ultralytics.utils.nms import non_max_suppression
+        from ultralytics.utils.ops import process_mask_native
+
+        sess = self._onnx()
+        x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+        out0, protos = sess.run(None, {sess.get_inputs()[0].name: x})
+        with torch.inference_mode():
+            pred = non_max_suppression(torch.from_numpy(out0), self.card.score_threshold,
+                                       self.card.iou_threshold, nc=len(self.classes))[0]
+            if not len(pred):
+                return []
+            masks = process_mask_native(torch.from_numpy(protos[0]), pred[:, 6:], pred[:, :4],
+                                        rgb.shape[:2]).numpy() > 0
+        return [RawDetection(int(c), float(s), m)
+                for c, s, m in zip(pred[:, 5].tolist(), pred[:, 4].tolist(), masks)]
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -75,6 +117,14 @@ class Detector:
         if not tiles_rgb:
             return []
         imgsz = self.card.imgsz
+        if self.runtime == "onnx" and all(t.shape == (imgsz, imgsz, 3) for t in tiles_rgb):
+            if self.workers == 1 or len(tiles_rgb) == 1:
+                return [self._predict_onnx_one(t) for t in tiles_rgb]
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="skypatrol-seg")
+            return list(self._pool.map(self._predict_onnx_one, tiles_rgb))
         bgr = [rgb_to_bgr(t) for t in tiles_rgb]
         batch = len(bgr) if self.runtime != "onnx" else 1
         results: list[Any] = []

@@ -23,6 +23,8 @@ class TrainConfig:
         workers: dataloader workers.
         patience: early-stop patience, epochs.
         scale: random scale augmentation (+/-), which also widens the GSD the model accepts.
+        lr0: initial learning rate (lower it to fine-tune a trained ``.pt``).
+        warmup_epochs: learning-rate warm-up, epochs.
 
     """
 
@@ -35,6 +37,8 @@ class TrainConfig:
     patience: int = 30
     scale: float = 0.35
     seed: int = 0
+    lr0: float = 0.01
+    warmup_epochs: float = 3.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 1 or self.imgsz % 32:
@@ -67,12 +71,16 @@ def train(data_yaml: Path | str, out_dir: Path | str, config: TrainConfig,
             "project": str(out),
             "name": "train",
             "exist_ok": True,
-            "pretrained": False,
+            # a .pt is fine-tuned from its weights; a YAML starts from scratch (nothing to
+            # download here)
+            "pretrained": str(config.model).endswith(".pt"),
             "amp": False,
             "plots": False,
             "seed": config.seed,
             "deterministic": False,
             "scale": config.scale,
+            "lr0": config.lr0,
+            "warmup_epochs": config.warmup_epochs,
             "degrees": 0.0,
             "flipud": 0.5,
             "fliplr": 0.5,

@@ -70,6 +70,7 @@ class Tile:
     window: Window
     transform: Affine  # model-pixel edges -> world
     edges: tuple[bool, bool, bool, bool]  # left, top, right, bottom lie inside the raster
+    core: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # model px x0, y0, x1, y1
 
 
 def plan_tiles(width: int, height: int, transform: Affine, cfg: TilingConfig) -> list[Tile]:
@@ -88,15 +89,26 @@ def plan_tiles(width: int, height: int, transform: Affine, cfg: TilingConfig) ->
         s = list(range(0, n - size, stride))
         return [*s, n - size]
 
+    def cores(ss: list[int], n: int) -> list[tuple[float, float]]:
+        """Each tile's share along one axis (source px from its start): seams mid-overlap."""
+        out = []
+        for i, a in enumerate(ss):
+            lo = (a + ss[i - 1] + size) / 2 - a if i > 0 else 0.0
+            hi = (ss[i + 1] + a + size) / 2 - a if i + 1 < len(ss) else float(min(size, n - a))
+            out.append((lo, hi))
+        return out
+
     tiles = []
-    for row in starts(height):
-        for col in starts(width):
+    rows, cols = starts(height), starts(width)
+    for row, (cy0, cy1) in zip(rows, cores(rows, height)):
+        for col, (cx0, cx1) in zip(cols, cores(cols, width)):
             w, h = min(size, width - col), min(size, height - row)
             win = Window(col, row, w, h)
             scale_x, scale_y = w / cfg.imgsz, h / cfg.imgsz
             t = rasterio.windows.transform(win, transform) * Affine.scale(scale_x, scale_y)
             edges = (col > 0, row > 0, col + w < width, row + h < height)
-            tiles.append(Tile(win, t, edges))
+            core = (cx0 / scale_x, cy0 / scale_y, cx1 / scale_x, cy1 / scale_y)
+            tiles.append(Tile(win, t, edges, core))
     return tiles
 
 
@@ -135,6 +147,18 @@ class _Det:
     geom: BaseGeometry
     cut: bool  # touches an inner tile edge: possibly only part of the object
     source: str = ""  # the image it came from (when merging across images)
+    core: BaseGeometry | None = None  # where its tile is the most central view (None: all)
+
+
+def tile_core(tile: Tile) -> Polygon:
+    """The part of a tile no neighbour sees more centrally, in world coordinates.
+
+    Seams lie in the middle of each overlap, so the cores of a tiling partition the raster
+    and a structure cut by tiles is stitched from the views that trust it.
+    """
+    x0, y0, x1, y1 = tile.core
+    return Polygon([tile.transform * (x, y) for x, y in ((x0, y0), (x1, y0), (x1, y1),
+                                                         (x0, y1))])
 
 
 def _touches_inner_edge(mask: np.ndarray, edges: tuple[bool, bool, bool, bool]) -> bool:
@@ -145,14 +169,37 @@ def _touches_inner_edge(mask: np.ndarray, edges: tuple[bool, bool, bool, bool]) 
     )
 
 
-def _to_dets(raw: list[RawDetection], tile: Tile, min_area: float) -> list[_Det]:
+def _to_dets(raw: list[RawDetection], tile: Tile, min_area: float,
+             core: BaseGeometry | None = None) -> list[_Det]:
     out = []
     for r in raw:
         poly = mask_to_polygon(r.mask, tile.transform)
         if poly is None or poly.area < min_area:
             continue
-        out.append(_Det(r.class_id, r.score, poly, _touches_inner_edge(r.mask, tile.edges)))
+        out.append(_Det(r.class_id, r.score, poly, _touches_inner_edge(r.mask, tile.edges),
+                        core=core))
     return out
+
+
+def _stitch(members: list[_Det]) -> BaseGeometry:
+    """The union of a cluster's views, each trusted where no other view is more central.
+
+    A view counts inside its own tile's core and wherever no other view's tile has its core:
+    a mask near a tile edge bleeds and breaks off.
+    """
+    cores = [d.core for d in members]
+    if all(c is None for c in cores):
+        return shapely.union_all([d.geom for d in members])
+    pieces = []
+    for i, d in enumerate(members):
+        if d.core is None:
+            pieces.append(d.geom)
+            continue
+        others = [c for j, c in enumerate(cores) if j != i and c is not None
+                  and not c.equals(d.core)]
+        elsewhere = shapely.union_all(others) if others else Polygon()
+        pieces.append(d.geom.intersection(d.core).union(d.geom.difference(elsewhere)))
+    return shapely.union_all(pieces)
 
 
 def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
@@ -190,13 +237,13 @@ def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
         if whole:
             best = max(whole, key=lambda d: (d.score, d.geom.area))
             # a whole view smaller than the cut pieces means the structure is bigger than it
-            union = shapely.union_all([d.geom for d in members])
+            union = _stitch(members)
             if union.area > best.geom.area * 1.25 and any(d.cut for d in members):
                 merged.append(_Det(best.cls, best.score, _polygonal(union), False, best.source))
             else:
                 merged.append(best)
         else:
-            union = shapely.union_all([d.geom for d in members])
+            union = _stitch(members)
             top = max(members, key=lambda d: d.score)
             merged.append(_Det(top.cls, top.score, _polygonal(union), True, top.source))
     return merged
@@ -249,7 +296,7 @@ def detect_raster(
                     imgs.append(img)
                     kept.append(t)
             for t, raw in zip(kept, detector.predict(imgs)):
-                dets.extend(_to_dets(raw, t, cfg.min_area_m2))
+                dets.extend(_to_dets(raw, t, cfg.min_area_m2, tile_core(t)))
             done += len(batch)
             if progress is not None:
                 progress(done, len(tiles))

@@ -6,6 +6,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+import cv2
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -34,6 +35,13 @@ class DiffConfig:
         footprint_tolerance_m: detected outlines wander this much around a permitted
             footprint; excess thinner than this is footprint noise, not an extension.
         min_violation_m2: violating areas below this are not reported.
+        extension_min_depth_m: beyond a permitted footprint, excess shallower than this is
+            outline noise, not an annex (an extension is at least a room deep).
+        min_extension_m2: an extension of a permitted structure smaller than this is not
+            reported.
+        min_roof_contrast: a shed detected on a permitted building's roof must differ from
+            the roof around it by at least this colour difference (CIE76 ΔE); one that does
+            not is a part of the roof (a corrugated warehouse roof looks like a shed).
         billboard_permit_radius_m: a licence counts for a board within this distance.
         min_green_m2: green-space loss below this is not reported.
         exg_threshold: excess-green index ((2G - R - B) / (R + G + B)) below which a pixel
@@ -47,6 +55,9 @@ class DiffConfig:
     min_violation_m2: float = 3.0
     billboard_permit_radius_m: float = 2.0
     min_green_m2: float = 4.0
+    extension_min_depth_m: float = 2.0
+    min_extension_m2: float = 10.0
+    min_roof_contrast: float = 6.0
     exg_threshold: float = 0.08
     dark_threshold: float = 45.0
     vegetation_gsd_m: float = 0.2
@@ -138,6 +149,63 @@ def cleared_ground(
     return frame
 
 
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0
+    lab[..., 1:] -= 128.0
+    return lab
+
+
+def roof_contrast(detections: gpd.GeoDataFrame, registry: Registry) -> np.ndarray:
+    """Colour difference (ΔE) between each shed on a permitted roof and the roof around it.
+
+    A shed counts as on a roof when half its area lies in a permitted building. Pixels are
+    read from the detection's own source raster; NaN where the test does not apply or the
+    source cannot be read (the shed is then judged as a shed).
+    """
+    out = np.full(len(detections), np.nan)
+    permits = registry.permitted_structures
+    roofs = permits[permits.kind == "building"].geometry.reset_index(drop=True)
+    if len(roofs) == 0 or len(detections) == 0:
+        return out
+    for i, (cls, src, geom) in enumerate(zip(detections["class"], detections["source"],
+                                             detections.geometry)):
+        if cls != "shed" or not src or geom.is_empty:
+            continue
+        idx = roofs.sindex.query(geom, predicate="intersects")
+        if not len(idx):
+            continue
+        cover = roofs.iloc[idx].intersection(geom).area
+        if cover.sum() < 0.5 * geom.area:
+            continue
+        host = roofs.iloc[idx[int(np.argmax(cover.to_numpy()))]]
+        try:
+            with rasterio.open(src) as ds:
+                if ds.crs is None or ds.count < 3:
+                    continue
+                g, h = geom, host
+                if CRS.from_user_input(ds.crs) != registry.crs:
+                    g, h = gpd.GeoSeries([geom, host], crs=registry.crs).to_crs(ds.crs)
+                ring = h.intersection(g.buffer(3.0)).difference(g.buffer(0.5))
+                inner = g.buffer(-0.3)
+                if ring.area < 1.0 or inner.is_empty:
+                    continue
+                win = from_bounds(*g.buffer(3.5).bounds, ds.transform)
+                win = win.round_offsets().round_lengths()
+                rgb = ds.read((1, 2, 3), window=win, boundless=True).transpose(1, 2, 0)
+                t = ds.window_transform(win)
+        except rasterio.errors.RasterioIOError:
+            continue
+        lab = _lab(rgb)
+        m_in = ~geometry_mask([inner], rgb.shape[:2], t)
+        m_ring = ~geometry_mask([ring], rgb.shape[:2], t)
+        if m_in.sum() < 4 or m_ring.sum() < 4:
+            continue
+        d = np.median(lab[m_in], axis=0) - np.median(lab[m_ring], axis=0)
+        out[i] = float(np.linalg.norm(d))
+    return out
+
+
 def _locate(geom: BaseGeometry, registry: Registry) -> tuple[str | None, str, str]:
     parcels = registry.parcels
     idx = parcels.sindex.query(geom, predicate="intersects")
@@ -185,9 +253,15 @@ def diff_registry(
     boards = registry.billboard_permits
     valid_boards = boards[boards.valid_until.map(lambda d: d is None or d >= survey_date)]
     board_union = shapely.union_all(valid_boards.geometry) if len(valid_boards) else Polygon()
+    any_permit = shapely.union_all(permits.geometry) if len(permits) else Polygon()
+    contrast = (detections["roof_contrast"].to_numpy() if "roof_contrast" in detections
+                else np.full(len(detections), np.nan))
     rows = []
-    for cls, score, source, geom in zip(detections["class"], detections["score"],
-                                        detections["source"], detections.geometry):
+    for cls, score, source, geom, dE in zip(detections["class"], detections["score"],
+                                            detections["source"], detections.geometry,
+                                            contrast):
+        if cls == "shed" and dE < cfg.min_roof_contrast:
+            cls = "building"  # the same colour as the roof it lies on: a part of that roof
         category = None
         vgeom: BaseGeometry = Polygon()
         if cls == "billboard":
@@ -201,9 +275,15 @@ def diff_registry(
             elif cls in ("building", "shed"):
                 permitted = by_kind[cls]
                 raw = geom.difference(permitted) if not permitted.is_empty else geom
-                core = _clean(raw, cfg.footprint_tolerance_m / 2)
-                excess = raw.intersection(core.buffer(cfg.footprint_tolerance_m))
-                if excess.area >= cfg.min_violation_m2:
+                # beyond a permitted structure: only an annex at least a room deep counts
+                extends = not any_permit.is_empty and geom.intersects(any_permit)
+                tol = max(cfg.footprint_tolerance_m, cfg.extension_min_depth_m) if extends \
+                    else cfg.footprint_tolerance_m
+                min_area = max(cfg.min_violation_m2, cfg.min_extension_m2) if extends \
+                    else cfg.min_violation_m2
+                core = _clean(raw, tol / 2)
+                excess = raw.intersection(core.buffer(tol))
+                if excess.area >= min_area:
                     category, vgeom = "illegal_construction", excess
         if category is None:
             continue

@@ -34,7 +34,7 @@ from pipeline.detect import (
     merge_detections,
     raster_coverage,
 )
-from pipeline.diff import DiffConfig, cleared_ground, diff_registry
+from pipeline.diff import DiffConfig, cleared_ground, diff_registry, roof_contrast
 from pipeline.ingest import IngestConfig, Ingested, IngestReport, SurveyError, ingest
 from pipeline.outputs import (
     enrich_tasks,
@@ -176,6 +176,7 @@ def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], regist
     """Violations from detections plus cleared ground found in green parcels' pixels."""
     structures = shapely.union_all(detections.geometry) if len(detections) else None
     cleared = cleared_ground(list(rasters), registry, structures, cfg)
+    detections = detections.assign(roof_contrast=roof_contrast(detections, registry))
     both = pd.concat([detections, cleared], ignore_index=True) if len(cleared) else detections
     both = gpd.GeoDataFrame(both, geometry="geometry", crs=registry.crs)
     return diff_registry(both, registry, date, cfg)

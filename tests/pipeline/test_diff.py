@@ -7,7 +7,7 @@ from affine import Affine
 from shapely.geometry import Point, box
 
 from geodata.registry import read_registry, write_registry
-from pipeline.diff import DiffConfig, cleared_ground, diff_registry
+from pipeline.diff import DiffConfig, cleared_ground, diff_registry, roof_contrast
 
 CRS = "EPSG:4549"
 X, Y = 529000.0, 3493000.0
@@ -101,6 +101,31 @@ def test_cleared_ground_is_found_from_the_imagery(registry, make_geotiff):
     assert found.geometry.iloc[0].area == pytest.approx(80.0, rel=0.1)
     v = diff_registry(found, registry, DATE)
     assert list(v.category) == ["green_encroachment"] and v.object_class[0] == "cleared_ground"
+
+
+def test_a_wedge_of_outline_noise_is_not_an_extension(registry):
+    # the outline leans off the permit: 1.5 m deep at one end, nothing at the other
+    wedge = box(X + 10, Y + 10, X + 30, Y + 30).union(
+        gpd.GeoSeries.from_wkt([f"POLYGON (({X + 10} {Y + 30}, {X + 30} {Y + 30}, "
+                                f"{X + 30} {Y + 31.5}, {X + 10} {Y + 30}))"])[0])
+    assert len(diff_registry(dets(("building", wedge)), registry, DATE)) == 0
+
+
+def test_a_shed_that_is_part_of_the_roof_is_not_a_rooftop_shed(registry, make_geotiff):
+    gsd = 0.1
+    img = np.full((3, 500, 1000), 120, np.uint8)
+    r0, r1, c0, c1 = int(20 / gsd), int(40 / gsd), int(10 / gsd), int(30 / gsd)
+    img[:, r0:r1, c0:c1] = np.array([70, 90, 160], np.uint8)[:, None, None]  # a blue steel roof
+    # a white shed on it at x 22..26, y 22..26 (rows from the top: y 50 is row 0)
+    img[:, int(24 / gsd):int(28 / gsd), int(22 / gsd):int(26 / gsd)] = 235
+    path = make_geotiff(1000, 500, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
+    d = dets(("shed", box(X + 12, Y + 12, X + 17, Y + 28)),   # a strip of the blue roof
+             ("shed", box(X + 22, Y + 22, X + 26, Y + 26)))   # the white rooftop shed
+    d["source"] = str(path)
+    d["roof_contrast"] = roof_contrast(d, registry)
+    assert d.roof_contrast[0] < 2 and d.roof_contrast[1] > 20
+    v = diff_registry(d, registry, DATE)
+    assert len(v) == 1 and v.area_m2[0] == pytest.approx(16.0, rel=0.01)
 
 
 def test_blank_detections_give_no_violations(registry):
