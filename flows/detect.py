@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE as NO_CACHE
 from prefect.context import TaskRunContext
 
+from models.runtime import Detector
 from pipeline import survey as sv
 from pipeline.ingest import IngestConfig, Ingested, IngestReport
 
@@ -50,11 +51,13 @@ def detect_task(raster: str, sha256: str, model: str | None, crs_wkt: str, workd
 
 @task(cache_policy=NO_CACHE)
 def diff_task(detection_paths: list[str], rasters: list[str], registry: str,
-              date: dt.date) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+              date: dt.date, model: str | None = None
+              ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Merge detections across images and diff them against the registry."""
     reg = sv.load_registry(Path(registry))
     detections = sv.combine_detections(detection_paths, reg.crs)
-    return detections, sv.find_violations(detections, rasters, reg, date, sv.DiffConfig())
+    return detections, sv.find_violations(detections, rasters, reg, date, sv.DiffConfig(),
+                                          Detector(Path(model) if model else None))
 
 
 @flow(name="detect", log_prints=True)
@@ -98,7 +101,8 @@ def detect_flow(
                 rasters[k], shas[k], model, crs_wkt, str(spec.workdir))
     timings["detect_s"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
-    detections, violations = diff_task(paths, rasters, str(spec.registry), date)
+    detections, violations = diff_task(paths, rasters, str(spec.registry), date,
+                                       str(spec.model) if spec.model else None)
     timings["diff_s"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
     update = sv.update_register(spec.cases_path, sid, date, cov, violations,

@@ -206,6 +206,27 @@ def roof_contrast(detections: gpd.GeoDataFrame, registry: Registry) -> np.ndarra
     return out
 
 
+def extension_candidates(detections: gpd.GeoDataFrame, registry: Registry,
+                         cfg: DiffConfig) -> list[bool]:
+    """Structures on a permitted footprint that reach beyond it by an extension's area.
+
+    Their outline decides a violation: they are worth a second look.
+    """
+    permits = registry.permitted_structures
+    if len(permits) == 0 or len(detections) == 0:
+        return [False] * len(detections)
+    any_permit = shapely.union_all(permits.geometry)
+    by_kind = {k: shapely.union_all(permits[permits.kind == k].geometry)
+               for k in ("building", "shed")}
+    out = []
+    for cls, geom in zip(detections["class"], detections.geometry):
+        if cls not in by_kind or not geom.intersects(any_permit):
+            out.append(False)
+            continue
+        out.append(geom.difference(by_kind[cls]).area >= cfg.min_extension_m2)
+    return out
+
+
 def _locate(geom: BaseGeometry, registry: Registry) -> tuple[str | None, str, str]:
     parcels = registry.parcels
     idx = parcels.sindex.query(geom, predicate="intersects")

@@ -33,8 +33,15 @@ from pipeline.detect import (
     empty_detections,
     merge_detections,
     raster_coverage,
+    second_look,
 )
-from pipeline.diff import DiffConfig, cleared_ground, diff_registry, roof_contrast
+from pipeline.diff import (
+    DiffConfig,
+    cleared_ground,
+    diff_registry,
+    extension_candidates,
+    roof_contrast,
+)
 from pipeline.ingest import IngestConfig, Ingested, IngestReport, SurveyError, ingest
 from pipeline.outputs import (
     enrich_tasks,
@@ -172,8 +179,18 @@ def check_overlap(cov: BaseGeometry, registry: Registry) -> None:
 
 
 def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], registry: Registry,
-                    date: dt.date, cfg: DiffConfig) -> gpd.GeoDataFrame:
-    """Violations from detections plus cleared ground found in green parcels' pixels."""
+                    date: dt.date, cfg: DiffConfig,
+                    detector: Detector | None = None) -> gpd.GeoDataFrame:
+    """Violations from detections plus cleared ground found in green parcels' pixels.
+
+    With a ``detector``, structures that would be extensions of a permitted footprint are
+    looked at again through a tile centred on them first (their outline decides the case).
+    """
+    if detector is not None and len(detections):
+        look = extension_candidates(detections, registry, cfg)
+        if any(look):
+            detections = second_look(detections, look, detector,
+                                     TilingConfig.for_detector(detector))
     structures = shapely.union_all(detections.geometry) if len(detections) else None
     cleared = cleared_ground(list(rasters), registry, structures, cfg)
     detections = detections.assign(roof_contrast=roof_contrast(detections, registry))
@@ -239,7 +256,8 @@ def run_survey(spec: SurveySpec, progress: Progress | None = None) -> dict[str, 
     detections = combine_detections(paths, registry.crs)
     timings["detect_s"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
-    violations = find_violations(detections, rasters, registry, date, spec.diff)
+    violations = find_violations(detections, rasters, registry, date, spec.diff,
+                                 Detector(spec.model))
     timings["diff_s"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
     update = update_register(spec.cases_path, survey_id, date, cov, violations,
