@@ -60,3 +60,25 @@ def test_a_mask_bleeding_at_a_tile_edge_is_trimmed_by_the_more_central_view():
     merged = merge_detections(dets)
     assert len(merged) == 1
     assert merged[0].geom.difference(building).area < 0.2
+
+
+def test_a_second_look_keeps_what_both_views_agree_on(tiny_world):
+    from models.runtime import Detector
+    from pipeline.detect import detect_raster, second_look
+
+    det = Detector()
+    cfg = TilingConfig.for_detector(det)
+    ortho = str(tiny_world / "epoch1" / "ortho.tif")
+    found = detect_raster(ortho, det, cfg, "EPSG:4549")
+    look = [c in ("building", "shed") for c in found["class"]]
+    assert sum(look) >= 3
+    again = second_look(found, look, det, cfg)
+    assert len(again) == len(found) and again.crs == found.crs
+    changed = 0
+    for a, b, lk in zip(found.geometry, again.geometry, look):
+        assert b.difference(a).area < 0.01  # never grows: the agreed outline
+        if not lk:
+            assert a.equals(b)
+        changed += not a.equals(b)
+        assert b.area > 0.5 * a.area  # the same structure, seen twice
+    assert changed >= 1
