@@ -46,6 +46,8 @@ class DiffConfig:
         min_green_m2: green-space loss below this is not reported.
         exg_threshold: excess-green index ((2G - R - B) / (R + G + B)) below which a pixel
             in a green parcel counts as not vegetated.
+        exg_relative: ... or below this share of the median index of the image's green
+            parcels, whichever is higher (a green colour cast raises every pixel's index).
         dark_threshold: pixels darker than this (mean DN) are shadow, not cleared ground.
         vegetation_gsd_m: resolution at which green parcels are scanned for cleared ground.
 
@@ -59,6 +61,7 @@ class DiffConfig:
     min_extension_m2: float = 10.0
     min_roof_contrast: float = 6.0
     exg_threshold: float = 0.08
+    exg_relative: float = 0.5
     dark_threshold: float = 45.0
     vegetation_gsd_m: float = 0.2
 
@@ -102,6 +105,7 @@ def cleared_ground(
                 keep_out = structures_ds.buffer(0.5)
             n_before = len(found)
             bounds = shapely.box(*ds.bounds)
+            views = []  # (parcel area, exg, usable pixels, transform), thresholded together
             for parcel in green.geometry:
                 if not parcel.intersects(bounds):
                     continue
@@ -119,9 +123,17 @@ def cleared_ground(
                 r, g, b = data
                 total = r + g + b + 1e-3
                 exg = (2 * g - r - b) / total
-                bare = (exg < cfg.exg_threshold) & (total / 3 > cfg.dark_threshold) & valid
-                inside = ~geometry_mask([area], shape_, t)
-                bare &= inside
+                usable = (total / 3 > cfg.dark_threshold) & valid & ~geometry_mask(
+                    [area], shape_, t)
+                views.append((area, exg, usable, t))
+            # a colour cast (white balance, season) shifts the index: vegetation in this
+            # image sets the bar, never below the configured one
+            sample = [v[1][v[2]] for v in views]
+            veg = float(np.median(np.concatenate(sample))) if sum(map(len, sample)) else 0.0
+            threshold = max(cfg.exg_threshold, cfg.exg_relative * veg)
+            for area, exg, usable, t in views:
+                shape_ = exg.shape
+                bare = (exg < threshold) & usable
                 if keep_out is not None and keep_out.intersects(area):
                     bare &= geometry_mask([keep_out.intersection(area.buffer(1.0))], shape_, t)
                 if bare.sum() * abs(t.a * t.e) < cfg.min_green_m2:
@@ -133,7 +145,7 @@ def cleared_ground(
                     if poly.area >= cfg.min_green_m2:
                         found.append(poly)
                         srcs.append(path)
-                        scores.append(float(np.clip(1 - exg[inside].mean(), 0, 1)))
+                        scores.append(float(np.clip(1 - exg[usable].mean(), 0, 1)))
             if ds_crs != registry.crs and len(found) > n_before:
                 back = gpd.GeoSeries(found[n_before:], crs=ds_crs).to_crs(registry.crs)
                 found[n_before:] = list(back)

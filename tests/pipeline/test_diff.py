@@ -84,17 +84,21 @@ def test_billboard_permits_by_place_and_date(registry):
     assert len(earlier) == 0
 
 
-def test_cleared_ground_is_found_from_the_imagery(registry, make_geotiff):
+@pytest.mark.parametrize("grass,soil", [
+    ((80, 130, 50), (160, 135, 100)),
+    ((101, 145, 80), (156, 185, 166)),  # a green white balance: paving's index is 0.095
+])
+def test_cleared_ground_is_found_from_the_imagery(registry, make_geotiff, grass, soil):
     gsd = 0.1
     h, w = 500, 1000
     img = np.zeros((3, h, w), np.uint8)
-    img[0], img[1], img[2] = 80, 130, 50  # grass everywhere
+    img[:] = np.array(grass, np.uint8)[:, None, None]  # grass everywhere
     # a 10 m x 8 m patch of bare soil inside the green parcel (x 60..70, y 20..28)
     r0, r1 = int((50 - 28) / gsd), int((50 - 20) / gsd)
     c0, c1 = int(60 / gsd), int(70 / gsd)  # columns from X
-    img[0, r0:r1, c0:c1], img[1, r0:r1, c0:c1], img[2, r0:r1, c0:c1] = 160, 135, 100
+    img[:, r0:r1, c0:c1] = np.array(soil, np.uint8)[:, None, None]
     # the same soil in the residential parcel is not a violation
-    img[0, 100:200, 100:200], img[1, 100:200, 100:200], img[2, 100:200, 100:200] = 160, 135, 100
+    img[:, 100:200, 100:200] = np.array(soil, np.uint8)[:, None, None]
     path = make_geotiff(w, h, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
     found = cleared_ground([str(path)], registry, None, DiffConfig())
     assert len(found) == 1
