@@ -55,8 +55,15 @@ def bench_section() -> str:
                     "| measured |")
     i = _load("infer")
     if i:
+        cpu = ""
+        if "onnx_cpu_ms_per_tile" in i:
+            cpu = (f"; CPU time per tile `.pt` {i['pt_cpu_ms_per_tile']} ms, ONNX "
+                   f"{i['onnx_cpu_ms_per_tile']} ms; in batches of 8 `.pt` "
+                   f"{i['pt_batched_ms_per_tile']} ms, ONNX {i['onnx_batched_ms_per_tile']} ms "
+                   "wall per tile")
         rows.append(f"| inference per {i['imgsz']} px tile | `.pt` {i['pt_ms_per_tile']} ms, "
-                    f"ONNX {i['onnx_ms_per_tile']} ms → default `{i['faster']}` | the faster |")
+                    f"ONNX {i['onnx_ms_per_tile']} ms wall{cpu} → default `{i['faster']}` "
+                    "| the faster |")
     d = _load("detect")
     if d:
         k, sa = d["skypatrol"], d.get("sahi", {})

@@ -61,7 +61,7 @@ class DiffConfig:
     min_extension_m2: float = 10.0
     min_roof_contrast: float = 6.0
     exg_threshold: float = 0.08
-    exg_relative: float = 0.5
+    exg_relative: float = 0.35
     dark_threshold: float = 45.0
     vegetation_gsd_m: float = 0.2
 

@@ -84,15 +84,18 @@ def test_billboard_permits_by_place_and_date(registry):
     assert len(earlier) == 0
 
 
-@pytest.mark.parametrize("grass,soil", [
-    ((80, 130, 50), (160, 135, 100)),
-    ((101, 145, 80), (156, 185, 166)),  # a green white balance: paving's index is 0.095
+@pytest.mark.parametrize("grass,soil,concrete", [
+    ((80, 130, 50), (160, 135, 100), (150, 148, 140)),
+    # a green white balance: the paving's raw index is 0.095, concrete looks greenish
+    ((101, 145, 80), (156, 185, 166), (150, 175, 155)),
 ])
-def test_cleared_ground_is_found_from_the_imagery(registry, make_geotiff, grass, soil):
+def test_cleared_ground_is_found_from_the_imagery(registry, make_geotiff, grass, soil,
+                                                  concrete):
     gsd = 0.1
     h, w = 500, 1000
     img = np.zeros((3, h, w), np.uint8)
-    img[:] = np.array(grass, np.uint8)[:, None, None]  # grass everywhere
+    img[:] = np.array(concrete, np.uint8)[:, None, None]  # the residential parcel's yard
+    img[:, :, 500:] = np.array(grass, np.uint8)[:, None, None]  # the green parcel
     # a 10 m x 8 m patch of bare soil inside the green parcel (x 60..70, y 20..28)
     r0, r1 = int((50 - 28) / gsd), int((50 - 20) / gsd)
     c0, c1 = int(60 / gsd), int(70 / gsd)  # columns from X
