@@ -328,7 +328,47 @@ def diff_registry(
         })
     if not rows:
         return _empty(crs)
-    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=crs)
+    return gpd.GeoDataFrame(pd.DataFrame(_one_site_per_green_area(rows)), geometry="geometry",
+                            crs=crs)
+
+
+def _one_site_per_green_area(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Merge touching green-encroachment findings in one parcel into one site.
+
+    A paved yard in a park may be seen as a structure, a shed and cleared ground at once;
+    the squad has one site to visit and leadership one area to count. The merged site keeps
+    the class of its largest part and the highest confidence.
+    """
+    green = [r for r in rows if r["category"] == "green_encroachment"]
+    if len(green) < 2:
+        return rows
+    geoms = [r["geometry"] for r in green]
+    parent = list(range(len(green)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="dwithin", distance=0.5)
+    for i, j in zip(left.tolist(), right.tolist()):
+        if i < j and green[i]["parcel_id"] == green[j]["parcel_id"]:
+            parent[find(i)] = find(j)
+    groups: dict[int, list[dict[str, object]]] = {}
+    for i, r in enumerate(green):
+        groups.setdefault(find(i), []).append(r)
+    merged = []
+    for members in groups.values():
+        if len(members) == 1:
+            merged.append(members[0])
+            continue
+        geom = shapely.union_all([m["geometry"] for m in members])
+        main = max(members, key=lambda m: float(m["area_m2"]))  # type: ignore[arg-type]
+        merged.append({**main, "geometry": geom, "area_m2": round(float(geom.area), 2),
+                       "confidence": max(float(m["confidence"]) for m in members)})  # type: ignore[arg-type]
+    return [r for r in rows if r["category"] != "green_encroachment"] + merged
 
 
 def overlap_ratio(a: BaseGeometry, b: BaseGeometry) -> float:

@@ -71,6 +71,16 @@ def test_shed_in_green_parcel_is_green_encroachment_only(registry):
     assert v.area_m2[0] == pytest.approx(30.0, rel=0.01)
 
 
+def test_one_paved_yard_in_a_park_is_one_site(registry):
+    d = dets(("shed", box(X + 60, Y + 10, X + 66, Y + 15)),
+             ("building", box(X + 66, Y + 10, X + 72, Y + 15)),
+             ("cleared_ground", box(X + 60, Y + 15.2, X + 72, Y + 20)),
+             ("shed", box(X + 85, Y + 30, X + 90, Y + 35)))  # a separate site
+    v = diff_registry(d, registry, DATE)
+    assert list(v.category) == ["green_encroachment"] * 2
+    assert sorted(v.area_m2) == pytest.approx([25.0, 60.0 + 57.6], rel=0.01)
+
+
 def test_billboard_permits_by_place_and_date(registry):
     v = diff_registry(dets(
         ("billboard", box(X + 1, Y + 44.5, X + 9, Y + 45.5)),   # valid licence, no expiry
