@@ -25,6 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geodata.raster import GDAL_CACHE_BYTES
 from models.runtime import Detector, RawDetection, chw_to_hwc
+from pipeline.groups import connected_groups
 
 DETECTION_COLUMNS = ["class", "score", "source", "geometry"]
 
@@ -213,26 +214,14 @@ def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
         return []
     geoms = [d.geom for d in dets]
     tree = shapely.STRtree(geoms)
-    parent = list(range(len(dets)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     left, right = tree.query(geoms, predicate="intersects")
-    for i, j in zip(left.tolist(), right.tolist()):
-        if i >= j or dets[i].cls != dets[j].cls:
-            continue
-        inter = geoms[i].intersection(geoms[j]).area
-        if inter / max(1e-9, min(geoms[i].area, geoms[j].area)) > ios:
-            parent[find(i)] = find(j)
-    clusters: dict[int, list[_Det]] = {}
-    for i, d in enumerate(dets):
-        clusters.setdefault(find(i), []).append(d)
+    links = [(i, j) for i, j in zip(left.tolist(), right.tolist())
+             if i < j and dets[i].cls == dets[j].cls
+             and geoms[i].intersection(geoms[j]).area
+             / max(1e-9, min(geoms[i].area, geoms[j].area)) > ios]
     merged = []
-    for members in clusters.values():
+    for group in connected_groups(len(dets), links):
+        members = [dets[i] for i in group]
         whole = [d for d in members if not d.cut]
         if whole:
             best = max(whole, key=lambda d: (d.score, d.geom.area))

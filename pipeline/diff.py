@@ -20,6 +20,7 @@ from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from geodata.registry import Registry
+from pipeline.groups import connected_groups
 
 VIOLATION_COLUMNS = [
     "category", "object_class", "area_m2", "confidence", "parcel_id", "district", "squad",
@@ -343,24 +344,12 @@ def _one_site_per_green_area(rows: list[dict[str, object]]) -> list[dict[str, ob
     if len(green) < 2:
         return rows
     geoms = [r["geometry"] for r in green]
-    parent = list(range(len(green)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    tree = shapely.STRtree(geoms)
-    left, right = tree.query(geoms, predicate="dwithin", distance=0.5)
-    for i, j in zip(left.tolist(), right.tolist()):
-        if i < j and green[i]["parcel_id"] == green[j]["parcel_id"]:
-            parent[find(i)] = find(j)
-    groups: dict[int, list[dict[str, object]]] = {}
-    for i, r in enumerate(green):
-        groups.setdefault(find(i), []).append(r)
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=0.5)
+    links = [(i, j) for i, j in zip(left.tolist(), right.tolist())
+             if i < j and green[i]["parcel_id"] == green[j]["parcel_id"]]
     merged = []
-    for members in groups.values():
+    for group in connected_groups(len(green), links):
+        members = [green[i] for i in group]
         if len(members) == 1:
             merged.append(members[0])
             continue
