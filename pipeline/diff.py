@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import rasterio
 import shapely
+import shapely.affinity
 from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.features import geometry_mask, shapes
@@ -40,6 +41,10 @@ class DiffConfig:
             outline noise, not an annex (an extension is at least a room deep).
         min_extension_m2: an extension of a permitted structure smaller than this is not
             reported.
+        min_shadow_ratio: a structure off every permitted footprint must cast a shadow at
+            least this strong relative to the registered buildings' shadows in the same
+            image; one that does not is a flat surface (water, a soil or asphalt lot, paving).
+        shadow_check_m2: structures smaller than this are not held to the shadow test.
         min_roof_contrast: a shed detected on a permitted building's roof must differ from
             the roof around it by at least this colour difference (CIE76 ΔE); one that does
             not is a part of the roof (a corrugated warehouse roof looks like a shed).
@@ -61,6 +66,8 @@ class DiffConfig:
     extension_min_depth_m: float = 2.0
     min_extension_m2: float = 10.0
     min_roof_contrast: float = 6.0
+    min_shadow_ratio: float = 0.6
+    shadow_check_m2: float = 30.0
     exg_threshold: float = 0.08
     exg_relative: float = 0.35
     dark_threshold: float = 45.0
@@ -167,6 +174,86 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     lab[..., 0] *= 100.0 / 255.0
     lab[..., 1:] -= 128.0
     return lab
+
+
+_DIRECTIONS = [(math.cos(a), math.sin(a)) for a in np.radians(np.arange(0, 360, 45))]
+
+
+def _side_brightness(ds: rasterio.io.DatasetReader, poly: BaseGeometry,
+                     dirs: list[tuple[float, float]], band_m: float = 2.0,
+                     res_m: float = 0.2) -> np.ndarray:
+    """Mean brightness of the ground just beside ``poly`` on each side in ``dirs``."""
+    win = from_bounds(*poly.buffer(band_m + 1).bounds, ds.transform)
+    win = win.round_offsets().round_lengths()
+    f = max(1.0, res_m / abs(ds.transform.a))
+    shape_ = (max(2, int(win.height / f)), max(2, int(win.width / f)))
+    rgb = ds.read((1, 2, 3), window=win, out_shape=(3, *shape_),
+                  resampling=Resampling.average, boundless=True).astype(np.float32)
+    light = rgb.mean(axis=0)
+    t = ds.window_transform(win) * rasterio.Affine.scale(win.width / shape_[1],
+                                                         win.height / shape_[0])
+    core = poly.buffer(0.3)
+    out = np.full(len(dirs), np.nan)
+    for k, (dx, dy) in enumerate(dirs):
+        side = shapely.affinity.translate(poly, dx * band_m, dy * band_m).difference(core)
+        if side.is_empty:
+            continue
+        m = ~geometry_mask([side], shape_, t)
+        if m.sum() > 3:
+            out[k] = float(light[m].mean())
+    return out
+
+
+def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
+                    cfg: DiffConfig) -> np.ndarray:
+    """How strongly each unpermitted structure casts a shadow, relative to registered ones.
+
+    1 means like the registered buildings in the same image, 0 no shadow, NaN not tested.
+    The shadow side is the one where the ground beside the registered buildings is darkest;
+    a structure is tested by the darkness of that side against the opposite one. Images with
+    no registered building in view, or no shadows to speak of (overcast, noon), are not
+    tested; neither are structures on a permitted footprint or smaller than
+    ``shadow_check_m2``.
+    """
+    out = np.full(len(detections), np.nan)
+    permits = registry.permitted_structures
+    if len(permits) == 0 or len(detections) == 0:
+        return out
+    any_permit = shapely.union_all(permits.geometry)
+    buildings = permits[permits.kind == "building"]
+    todo: dict[str, list[int]] = {}
+    for i, (cls, src, geom) in enumerate(zip(detections["class"], detections["source"],
+                                             detections.geometry)):
+        if cls in ("building", "shed") and src and geom.area >= cfg.shadow_check_m2 \
+                and not geom.intersects(any_permit):
+            todo.setdefault(str(src), []).append(i)
+    for src, idx in todo.items():
+        try:
+            with rasterio.open(src) as ds:
+                if ds.crs is None or ds.count < 3:
+                    continue
+                same = CRS.from_user_input(ds.crs) == registry.crs
+                view = buildings if same else buildings.to_crs(ds.crs)
+                seen = view[view.intersects(shapely.box(*ds.bounds))]
+                seen = seen[seen.area >= cfg.shadow_check_m2].geometry.iloc[:40]
+                if len(seen) < 3:
+                    continue
+                ref = np.array([_side_brightness(ds, p, _DIRECTIONS) for p in seen])
+                ref = ref / np.nanmean(ref, axis=1, keepdims=True)
+                k = int(np.nanargmin(np.nanmean(ref, axis=0)))
+                opp = (k + 4) % 8
+                typical = float(np.nanmedian(1 - ref[:, k] / ref[:, opp]))
+                if not typical > 0.15:
+                    continue
+                geoms = detections.geometry.iloc[idx]
+                if not same:
+                    geoms = geoms.to_crs(ds.crs)
+                for i, g in zip(idx, geoms):
+                    b = _side_brightness(ds, g, [_DIRECTIONS[k], _DIRECTIONS[opp]])
+                    out[i] = float((1 - b[0] / b[1]) / typical)
+        except rasterio.errors.RasterioIOError:
+            continue
+    return out
 
 
 def roof_contrast(detections: gpd.GeoDataFrame, registry: Registry) -> np.ndarray:

@@ -41,6 +41,7 @@ from pipeline.diff import (
     diff_registry,
     extension_candidates,
     roof_contrast,
+    shadow_evidence,
 )
 from pipeline.ingest import IngestConfig, Ingested, IngestReport, SurveyError, ingest
 from pipeline.outputs import (
@@ -191,6 +192,9 @@ def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], regist
         if any(look):
             detections = second_look(detections, look, detector,
                                      TilingConfig.for_detector(detector))
+    if len(detections):  # a "structure" with no shadow is a flat surface: not a structure
+        standing = shadow_evidence(detections, registry, cfg)
+        detections = detections[~(standing < cfg.min_shadow_ratio)].reset_index(drop=True)
     structures = shapely.union_all(detections.geometry) if len(detections) else None
     cleared = cleared_ground(list(rasters), registry, structures, cfg)
     detections = detections.assign(roof_contrast=roof_contrast(detections, registry))

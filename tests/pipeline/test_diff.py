@@ -183,3 +183,49 @@ def test_visiting_order_keeps_priority_and_walks_short():
     assert [pts[i][2] for i in order] == [1, 1, 2, 2, 2]
     assert order[:2] == [1, 4]
     assert order[2:] == [3, 2, 0]  # from x=110: x=200 is 90 m away, then x=10, then x=0
+
+
+def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_geotiff):
+    from pipeline.diff import shadow_evidence
+
+    gsd, h, w = 0.1, 500, 1000
+    img = np.full((3, h, w), 150, np.uint8)
+
+    def px(x0, y0, x1, y1):  # world metres from (X, Y) to array slices
+        return slice(int((50 - y1) / gsd), int((50 - y0) / gsd)), slice(int(x0 / gsd),
+                                                                        int(x1 / gsd))
+
+    def building(x0, y0, x1, y1, shadow=True):
+        if shadow:  # the sun in the east: shadows fall 3 m to the west
+            r, c = px(x0 - 3, y0, x0, y1)
+            img[:, r, c] = 60
+        r, c = px(x0, y0, x1, y1)
+        img[:, r, c] = 200
+
+    permitted = [(10, 10, 20, 20), (30, 10, 40, 22), (50, 25, 62, 35), (70, 5, 80, 15)]
+    for b in permitted:
+        building(*b)
+    building(85, 30, 93, 38)                 # an unpermitted shed, standing
+    r, c = px(20, 30, 32, 42)
+    img[:, r, c] = 90                        # a flat asphalt lot, no shadow
+    path = make_geotiff(w, h, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
+    parcels = gpd.GeoDataFrame({"parcel_id": ["P1"], "land_use": ["residential"],
+                                "district": ["Liangxi"]}, geometry=[box(X, Y, X + 100, Y + 50)],
+                               crs=CRS)
+    permits = gpd.GeoDataFrame(
+        {"permit_id": [f"B{i}" for i in range(4)], "parcel_id": ["P1"] * 4,
+         "kind": ["building"] * 4},
+        geometry=[box(X + a, Y + b, X + c, Y + d) for a, b, c, d in permitted], crs=CRS)
+    boards = gpd.GeoDataFrame({"permit_id": [], "valid_until": []},
+                              geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
+    jur = gpd.GeoDataFrame({"district": ["Liangxi"], "squad": ["Liangxi-1"]},
+                           geometry=[box(X, Y, X + 100, Y + 50)], crs=CRS)
+    reg = read_registry(write_registry(tmp_path / "r.gpkg", parcels=parcels,
+                                       permitted_structures=permits, billboard_permits=boards,
+                                       jurisdictions=jur))
+    d = dets(("shed", box(X + 85, Y + 30, X + 93, Y + 38)),
+             ("building", box(X + 20, Y + 30, X + 32, Y + 42)),
+             ("building", box(X + 10, Y + 10, X + 20, Y + 20)))  # on a permit: not tested
+    d["source"] = str(path)
+    s = shadow_evidence(d, reg, DiffConfig())
+    assert s[0] > 0.8 and s[1] < 0.2 and np.isnan(s[2])
