@@ -67,7 +67,7 @@ class DiffConfig:
     min_extension_m2: float = 10.0
     min_roof_contrast: float = 6.0
     min_shadow_ratio: float = 0.6
-    shadow_check_m2: float = 30.0
+    shadow_check_m2: float = 8.0
     exg_threshold: float = 0.08
     exg_relative: float = 0.35
     dark_threshold: float = 45.0
