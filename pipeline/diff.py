@@ -44,6 +44,9 @@ class DiffConfig:
         min_shadow_ratio: a structure off every permitted footprint must cast a shadow at
             least this strong relative to the registered buildings' shadows in the same
             image; one that does not is a flat surface (water, a soil or asphalt lot, paving).
+        min_ground_contrast: the excess of an extension must differ from the open ground
+            beside it by at least this colour difference (ΔE); an excess that looks like
+            that ground is an outline spilling onto it.
         shadow_check_m2: structures smaller than this are not held to the shadow test.
         min_roof_contrast: a shed detected on a permitted building's roof must differ from
             the roof around it by at least this colour difference (CIE76 ΔE); one that does
@@ -67,6 +70,7 @@ class DiffConfig:
     min_extension_m2: float = 10.0
     min_roof_contrast: float = 6.0
     min_shadow_ratio: float = 0.6
+    min_ground_contrast: float = 12.0
     shadow_check_m2: float = 8.0
     exg_threshold: float = 0.08
     exg_relative: float = 0.35
@@ -256,6 +260,59 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
     return out
 
 
+def _median_lab_difference(ds: rasterio.io.DatasetReader, inner: BaseGeometry,
+                           outer: BaseGeometry) -> float:
+    """ΔE (CIE76) between the median colours of two nearby regions of a raster.
+
+    NaN where either region holds too few pixels.
+    """
+    win = from_bounds(*inner.union(outer).buffer(0.5).bounds, ds.transform)
+    win = win.round_offsets().round_lengths()
+    rgb = ds.read((1, 2, 3), window=win, boundless=True).transpose(1, 2, 0)
+    t = ds.window_transform(win)
+    lab = _lab(rgb)
+    m_in = ~geometry_mask([inner], rgb.shape[:2], t)
+    m_out = ~geometry_mask([outer], rgb.shape[:2], t)
+    if m_in.sum() < 4 or m_out.sum() < 4:
+        return math.nan
+    return float(np.linalg.norm(np.median(lab[m_in], axis=0) - np.median(lab[m_out], axis=0)))
+
+
+def extension_ground_contrast(violations: gpd.GeoDataFrame, detections: gpd.GeoDataFrame,
+                              registry: Registry) -> np.ndarray:
+    """How each extension's excess differs in colour from the open ground just beyond it.
+
+    Extensions are illegal construction touching a permitted footprint; NaN for the rest and
+    where no open ground lies beside it (a rooftop shed).
+    """
+    out = np.full(len(violations), np.nan)
+    permits = registry.permitted_structures
+    if len(violations) == 0 or len(permits) == 0:
+        return out
+    any_permit = shapely.union_all(permits.geometry)
+    taken = shapely.union_all([any_permit, *detections.geometry]).buffer(0.5)
+    for i, (cat, src, geom) in enumerate(zip(violations["category"], violations["source"],
+                                             violations.geometry)):
+        if cat != "illegal_construction" or not src or not geom.buffer(0.5).intersects(
+                any_permit):
+            continue
+        ground = geom.buffer(3.0).difference(taken)
+        inner = geom.buffer(-0.4)
+        if ground.area < 1.0 or inner.is_empty:
+            continue
+        try:
+            with rasterio.open(src) as ds:
+                if ds.crs is None or ds.count < 3:
+                    continue
+                if CRS.from_user_input(ds.crs) != registry.crs:
+                    inner, ground = gpd.GeoSeries([inner, ground], crs=registry.crs).to_crs(
+                        ds.crs)
+                out[i] = _median_lab_difference(ds, inner, ground)
+        except rasterio.errors.RasterioIOError:
+            continue
+    return out
+
+
 def roof_contrast(detections: gpd.GeoDataFrame, registry: Registry) -> np.ndarray:
     """Colour difference (ΔE) between each shed on a permitted roof and the roof around it.
 
@@ -290,19 +347,9 @@ def roof_contrast(detections: gpd.GeoDataFrame, registry: Registry) -> np.ndarra
                 inner = g.buffer(-0.3)
                 if ring.area < 1.0 or inner.is_empty:
                     continue
-                win = from_bounds(*g.buffer(3.5).bounds, ds.transform)
-                win = win.round_offsets().round_lengths()
-                rgb = ds.read((1, 2, 3), window=win, boundless=True).transpose(1, 2, 0)
-                t = ds.window_transform(win)
+                out[i] = _median_lab_difference(ds, inner, ring)
         except rasterio.errors.RasterioIOError:
             continue
-        lab = _lab(rgb)
-        m_in = ~geometry_mask([inner], rgb.shape[:2], t)
-        m_ring = ~geometry_mask([ring], rgb.shape[:2], t)
-        if m_in.sum() < 4 or m_ring.sum() < 4:
-            continue
-        d = np.median(lab[m_in], axis=0) - np.median(lab[m_ring], axis=0)
-        out[i] = float(np.linalg.norm(d))
     return out
 
 

@@ -40,6 +40,7 @@ from pipeline.diff import (
     cleared_ground,
     diff_registry,
     extension_candidates,
+    extension_ground_contrast,
     roof_contrast,
     shadow_evidence,
 )
@@ -200,7 +201,9 @@ def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], regist
     detections = detections.assign(roof_contrast=roof_contrast(detections, registry))
     both = pd.concat([detections, cleared], ignore_index=True) if len(cleared) else detections
     both = gpd.GeoDataFrame(both, geometry="geometry", crs=registry.crs)
-    return diff_registry(both, registry, date, cfg)
+    found = diff_registry(both, registry, date, cfg)
+    spill = extension_ground_contrast(found, detections, registry) < cfg.min_ground_contrast
+    return found[~spill].reset_index(drop=True)
 
 
 def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: IngestReport,

@@ -229,3 +229,27 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
     d["source"] = str(path)
     s = shadow_evidence(d, reg, DiffConfig())
     assert s[0] > 0.8 and s[1] < 0.2 and np.isnan(s[2])
+
+
+def test_an_outline_spilling_onto_the_yard_is_not_an_extension(registry, make_geotiff):
+    from pipeline.survey import find_violations
+
+    gsd = 0.1
+    img = np.full((3, 500, 1000), 120, np.uint8)  # the yard
+
+    def paint(x0, y0, x1, y1, rgb):
+        img[:, int((50 - y1) / gsd):int((50 - y0) / gsd), int(x0 / gsd):int(x1 / gsd)] = \
+            np.array(rgb, np.uint8)[:, None, None]
+
+    paint(50, 0, 100, 50, (80, 130, 50))    # the park
+    paint(10, 10, 30, 30, (200, 200, 205))  # the permitted building BP1
+    paint(30, 12, 35, 28, (180, 60, 50))    # a red annex glued to BP1's east wall
+    path = make_geotiff(1000, 500, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
+    annexed = dets(("building", box(X + 10, Y + 10, X + 35, Y + 30)))
+    spilled = dets(("building", box(X + 7, Y + 10, X + 30, Y + 30)))  # 3 m onto the yard
+    for d in (annexed, spilled):
+        d["source"] = str(path)
+    v = find_violations(annexed, [str(path)], registry, DATE, DiffConfig())
+    assert list(v.category) == ["illegal_construction"]
+    assert v.area_m2[0] == pytest.approx(100.0, rel=0.05)
+    assert len(find_violations(spilled, [str(path)], registry, DATE, DiffConfig())) == 0
