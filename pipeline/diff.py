@@ -44,6 +44,8 @@ class DiffConfig:
         min_shadow_ratio: a structure off every permitted footprint must cast a shadow at
             least this strong relative to the registered buildings' shadows in the same
             image; one that does not is a flat surface (water, a soil or asphalt lot, paving).
+        max_shadow_ratio: ... and at most this strong: ground far darker on that side than
+            the buildings' shadows is water or asphalt beside a flat surface, not a shadow.
         min_ground_contrast: the excess of an extension must differ from the open ground
             beside it by at least this colour difference (ΔE); an excess that looks like
             that ground is an outline spilling onto it.
@@ -69,7 +71,8 @@ class DiffConfig:
     extension_min_depth_m: float = 2.0
     min_extension_m2: float = 10.0
     min_roof_contrast: float = 6.0
-    min_shadow_ratio: float = 0.6
+    min_shadow_ratio: float = 0.55
+    max_shadow_ratio: float = 2.0
     min_ground_contrast: float = 12.0
     shadow_check_m2: float = 8.0
     exg_threshold: float = 0.08
@@ -184,7 +187,7 @@ _DIRECTIONS = [(math.cos(a), math.sin(a)) for a in np.radians(np.arange(0, 360, 
 
 
 def _side_brightness(ds: rasterio.io.DatasetReader, poly: BaseGeometry,
-                     dirs: list[tuple[float, float]], band_m: float = 2.0,
+                     dirs: list[tuple[float, float]], band_m: float = 1.0,
                      res_m: float = 0.2) -> np.ndarray:
     """Mean brightness of the ground just beside ``poly`` on each side in ``dirs``."""
     win = from_bounds(*poly.buffer(band_m + 1).bounds, ds.transform)
@@ -245,16 +248,19 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
                 ref = np.array([_side_brightness(ds, p, _DIRECTIONS) for p in seen])
                 ref = ref / np.nanmean(ref, axis=1, keepdims=True)
                 k = int(np.nanargmin(np.nanmean(ref, axis=0)))
-                opp = (k + 4) % 8
-                typical = float(np.nanmedian(1 - ref[:, k] / ref[:, opp]))
+                # the sunlit sides: the three facing away from the shadow (a median, so one
+                # side in a neighbour's shadow does not decide)
+                sunlit = [(k + 3) % 8, (k + 4) % 8, (k + 5) % 8]
+                typical = float(np.nanmedian(1 - ref[:, k] / np.nanmedian(ref[:, sunlit], 1)))
                 if not typical > 0.15:
                     continue
                 geoms = detections.geometry.iloc[idx]
                 if not same:
                     geoms = geoms.to_crs(ds.crs)
+                sides = [_DIRECTIONS[j] for j in (k, *sunlit)]
                 for i, g in zip(idx, geoms):
-                    b = _side_brightness(ds, g, [_DIRECTIONS[k], _DIRECTIONS[opp]])
-                    out[i] = float((1 - b[0] / b[1]) / typical)
+                    b = _side_brightness(ds, g, sides)
+                    out[i] = float((1 - b[0] / np.nanmedian(b[1:])) / typical)
         except rasterio.errors.RasterioIOError:
             continue
     return out

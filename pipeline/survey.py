@@ -195,7 +195,8 @@ def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], regist
                                      TilingConfig.for_detector(detector))
     if len(detections):  # a "structure" with no shadow is a flat surface: not a structure
         standing = shadow_evidence(detections, registry, cfg)
-        detections = detections[~(standing < cfg.min_shadow_ratio)].reset_index(drop=True)
+        flat = (standing < cfg.min_shadow_ratio) | (standing > cfg.max_shadow_ratio)
+        detections = detections[~flat].reset_index(drop=True)
     structures = shapely.union_all(detections.geometry) if len(detections) else None
     cleared = cleared_ground(list(rasters), registry, structures, cfg)
     detections = detections.assign(roof_contrast=roof_contrast(detections, registry))
