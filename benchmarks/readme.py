@@ -23,10 +23,16 @@ def model_section() -> str:
     card = json.loads((ROOT / "models" / "weights" / "skypatrol-seg.json").read_text())
     ev = card.get("metrics", {}).get("evaluation")
     tv = card.get("metrics", {}).get("tile_validation", {})
+    ft = card["training"].get("fine_tune")
+    tuned = ""
+    if ft:
+        tuned = (f", then fine-tuned {ft['epochs']} epochs with hard negatives "
+                 f"({ft['dataset']['hard_negatives']})")
     lines = [f"Trained {card['training'].get('train', {}).get('epochs_run', '?')} epochs on "
-             "2 CPU cores; tile validation (held-out worlds 1900–1901): mask mAP50 "
-             f"{tv.get('mask_mAP50', float('nan')):.3f}. Evaluation on unseen worlds "
-             "(`skypatrol evaluate`, seeds 5001–5003, 200 m each):", "",
+             f"2 CPU cores{tuned}; tile validation: mask mAP50 "
+             f"{tv.get('mask_mAP50', float('nan')):.3f} ({tv.get('note', 'held-out worlds')}). "
+             "Evaluation on unseen worlds (`skypatrol evaluate`, seeds 5001–5003, 200 m each):",
+             "",
              "| GSD | class | AP50 | recall | median area error |", "|---|---|---|---|---|"]
     if ev:
         for gsd, per in ev["per_gsd"].items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -345,6 +346,7 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
     """
     geoms = list(detections.geometry)
     size_m = cfg.imgsz * cfg.model_gsd_m
+    looks: list[tuple[int, str, BaseGeometry, BaseGeometry, Any, Tile, np.ndarray]] = []
     for i, (look, cls, src, geom) in enumerate(zip(which, detections["class"],
                                                     detections["source"],
                                                     detections.geometry)):
@@ -373,22 +375,26 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
                 img = read_tile(ds, tile, cfg.imgsz)
         except (rasterio.errors.RasterioIOError, rasterio.errors.WindowError):
             continue
-        if img is None:
-            continue
-        names = detector.classes
-        views = [d.geom for d in _to_dets(detector.predict([img])[0], tile, cfg.min_area_m2)
-                 if names[d.cls] == cls]
-        if not views:
-            continue
-        best = max(views, key=lambda v: _iou(v, g))
-        if _iou(best, g) < 0.5:
-            continue
-        agreed = _polygonal(g.intersection(best))
-        if agreed.is_empty:
-            continue
-        if g is not geom:
-            agreed = gpd.GeoSeries([agreed], crs=ds.crs).to_crs(detections.crs)[0]
-        geoms[i] = agreed
+        if img is not None:
+            looks.append((i, cls, g, geom, ds.crs, tile, img))
+    names = detector.classes
+    for k in range(0, len(looks), cfg.batch):
+        chunk = looks[k:k + cfg.batch]
+        for (i, cls, g, geom, crs, tile, _), raw in zip(chunk, detector.predict(
+                [c[-1] for c in chunk])):
+            views = [d.geom for d in _to_dets(raw, tile, cfg.min_area_m2)
+                     if names[d.cls] == cls]
+            if not views:
+                continue
+            best = max(views, key=lambda v: _iou(v, g))
+            if _iou(best, g) < 0.5:
+                continue
+            agreed = _polygonal(g.intersection(best))
+            if agreed.is_empty:
+                continue
+            if g is not geom:
+                agreed = gpd.GeoSeries([agreed], crs=crs).to_crs(detections.crs)[0]
+            geoms[i] = agreed
     return detections.set_geometry(gpd.GeoSeries(geoms, index=detections.index,
                                                  crs=detections.crs))
 

@@ -296,13 +296,15 @@ def extension_ground_contrast(violations: gpd.GeoDataFrame, detections: gpd.GeoD
     if len(violations) == 0 or len(permits) == 0:
         return out
     any_permit = shapely.union_all(permits.geometry)
-    taken = shapely.union_all([any_permit, *detections.geometry]).buffer(0.5)
+    others = gpd.GeoSeries([*permits.geometry, *detections.geometry], crs=registry.crs)
     for i, (cat, src, geom) in enumerate(zip(violations["category"], violations["source"],
                                              violations.geometry)):
         if cat != "illegal_construction" or not src or not geom.buffer(0.5).intersects(
                 any_permit):
             continue
-        ground = geom.buffer(3.0).difference(taken)
+        near = geom.buffer(3.0)
+        taken = shapely.union_all(others.iloc[others.sindex.query(near, "intersects")].values)
+        ground = near.difference(taken.buffer(0.5))
         inner = geom.buffer(-0.4)
         if ground.area < 1.0 or inner.is_empty:
             continue
@@ -376,7 +378,13 @@ def extension_candidates(detections: gpd.GeoDataFrame, registry: Registry,
         if cls not in by_kind or not geom.intersects(any_permit):
             out.append(False)
             continue
-        out.append(geom.difference(by_kind[cls]).area >= cfg.min_extension_m2)
+        raw = geom.difference(by_kind[cls])
+        if raw.area < cfg.min_extension_m2:
+            out.append(False)
+            continue
+        tol = max(cfg.footprint_tolerance_m, cfg.extension_min_depth_m)
+        core = _clean(raw, tol / 2)  # as the diff will judge it: only a room-deep excess
+        out.append(raw.intersection(core.buffer(tol)).area >= cfg.min_extension_m2)
     return out
 
 
