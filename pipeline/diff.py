@@ -41,7 +41,7 @@ class DiffConfig:
             outline noise, not an annex (an extension is at least a room deep).
         min_extension_m2: an extension of a permitted structure smaller than this is not
             reported.
-        min_shadow_ratio: a structure off every permitted footprint must cast a shadow at
+        min_shadow_ratio: a structure mostly off permitted footprints must cast a shadow at
             least this strong relative to the registered buildings' shadows in the same
             image; one that does not is a flat surface (water, a soil or asphalt lot, paving).
         max_shadow_ratio: ... and at most this strong: ground far darker on that side than
@@ -219,8 +219,8 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
     The shadow side is the one where the ground beside the registered buildings is darkest;
     a structure is tested by the darkness of that side against the opposite one. Images with
     no registered building in view, or no shadows to speak of (overcast, noon), are not
-    tested; neither are structures on a permitted footprint or smaller than
-    ``shadow_check_m2``.
+    tested; neither are structures smaller than ``shadow_check_m2``, nor those touching a
+    permitted footprint unless they are large (200 m²) and lie mostly off permits.
     """
     out = np.full(len(detections), np.nan)
     permits = registry.permitted_structures
@@ -231,8 +231,12 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
     todo: dict[str, list[int]] = {}
     for i, (cls, src, geom) in enumerate(zip(detections["class"], detections["source"],
                                              detections.geometry)):
-        if cls in ("building", "shed") and src and geom.area >= cfg.shadow_check_m2 \
-                and not geom.intersects(any_permit):
+        if cls not in ("building", "shed") or not src or geom.area < cfg.shadow_check_m2:
+            continue
+        # off every permit; or a large blob mostly off them that merely touches one (a lot
+        # around a permitted shed), while an annex beside its permitted host is not tested
+        if not geom.intersects(any_permit) or (
+                geom.area >= 200.0 and geom.intersection(any_permit).area < 0.5 * geom.area):
             todo.setdefault(str(src), []).append(i)
     for src, idx in todo.items():
         try:

@@ -208,14 +208,17 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
     building(85, 30, 93, 38)                 # an unpermitted shed, standing
     r, c = px(20, 30, 32, 42)
     img[:, r, c] = 90                        # a flat asphalt lot, no shadow
+    r, c = px(40, 38, 60, 50)
+    img[:, r, c] = 95                        # a 240 m² yard around a permitted shed
     path = make_geotiff(w, h, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
     parcels = gpd.GeoDataFrame({"parcel_id": ["P1"], "land_use": ["residential"],
                                 "district": ["Liangxi"]}, geometry=[box(X, Y, X + 100, Y + 50)],
                                crs=CRS)
     permits = gpd.GeoDataFrame(
-        {"permit_id": [f"B{i}" for i in range(4)], "parcel_id": ["P1"] * 4,
-         "kind": ["building"] * 4},
-        geometry=[box(X + a, Y + b, X + c, Y + d) for a, b, c, d in permitted], crs=CRS)
+        {"permit_id": [f"B{i}" for i in range(5)], "parcel_id": ["P1"] * 5,
+         "kind": ["building"] * 4 + ["shed"]},
+        geometry=[box(X + a, Y + b, X + c, Y + d)
+                  for a, b, c, d in [*permitted, (45, 42, 48, 45)]], crs=CRS)
     boards = gpd.GeoDataFrame({"permit_id": [], "valid_until": []},
                               geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
     jur = gpd.GeoDataFrame({"district": ["Liangxi"], "squad": ["Liangxi-1"]},
@@ -225,10 +228,13 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
                                        jurisdictions=jur))
     d = dets(("shed", box(X + 85, Y + 30, X + 93, Y + 38)),
              ("building", box(X + 20, Y + 30, X + 32, Y + 42)),
-             ("building", box(X + 10, Y + 10, X + 20, Y + 20)))  # on a permit: not tested
+             ("building", box(X + 10, Y + 10, X + 20, Y + 20)),  # on a permit: not tested
+             ("building", box(X + 40, Y + 38, X + 60, Y + 50)),  # the yard, seen as a roof
+             ("building", box(X + 20, Y + 10, X + 24, Y + 20)))  # an annex: not tested
     d["source"] = str(path)
     s = shadow_evidence(d, reg, DiffConfig())
     assert s[0] > 0.8 and s[1] < 0.2 and np.isnan(s[2])
+    assert s[3] < 0.2 and np.isnan(s[4])
 
 
 def test_an_outline_spilling_onto_the_yard_is_not_an_extension(registry, make_geotiff):
