@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,3 +128,27 @@ def write_cog(
     finally:
         Path(tmp_name).unlink(missing_ok=True)
     return out
+
+
+@contextmanager
+def rgb_sources() -> Iterator[Callable[[str], rasterio.io.DatasetReader | None]]:
+    """Open each source raster once while the block runs.
+
+    ``get(path)`` gives the open dataset, or None where it cannot be read, has no CRS or
+    fewer than three bands (the checks that look at a finding's pixels then skip it).
+    """
+    with ExitStack() as stack:
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES))
+        cache: dict[str, rasterio.io.DatasetReader | None] = {}
+
+        def get(path: str) -> rasterio.io.DatasetReader | None:
+            if path not in cache:
+                try:
+                    ds = stack.enter_context(rasterio.open(path))
+                except rasterio.errors.RasterioIOError:
+                    ds = None
+                cache[path] = ds if ds is not None and ds.crs is not None \
+                    and ds.count >= 3 else None
+            return cache[path]
+
+        yield get

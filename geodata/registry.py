@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
@@ -12,6 +13,7 @@ import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS
+from shapely.geometry.base import BaseGeometry
 
 from skypatrol.errors import InvalidRegistryError, Problem
 
@@ -45,6 +47,17 @@ class Registry:
     permitted_structures: gpd.GeoDataFrame
     billboard_permits: gpd.GeoDataFrame
     jurisdictions: gpd.GeoDataFrame
+
+    @cached_property
+    def permitted_union(self) -> BaseGeometry:
+        """Every permitted footprint as one geometry (empty when there is none)."""
+        return shapely.union_all(self.permitted_structures.geometry)
+
+    @cached_property
+    def permitted_by_kind(self) -> dict[str, BaseGeometry]:
+        """The permitted footprints of each kind (``building``, ``shed``) as one geometry."""
+        p = self.permitted_structures
+        return {k: shapely.union_all(p[p.kind == k].geometry) for k in ("building", "shed")}
 
 
 def _feature_name(df: pd.DataFrame, idx: object, id_col: str | None) -> str:

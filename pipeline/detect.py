@@ -24,8 +24,9 @@ from rasterio.windows import Window
 from shapely.geometry import Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 
-from geodata.raster import GDAL_CACHE_BYTES
+from geodata.raster import GDAL_CACHE_BYTES, rgb_sources
 from models.runtime import Detector, RawDetection, chw_to_hwc
+from pipeline.diff import overlap_ratio
 from pipeline.groups import connected_groups
 
 DETECTION_COLUMNS = ["class", "score", "source", "geometry"]
@@ -72,7 +73,7 @@ class Tile:
     window: Window
     transform: Affine  # model-pixel edges -> world
     edges: tuple[bool, bool, bool, bool]  # left, top, right, bottom lie inside the raster
-    core: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # model px x0, y0, x1, y1
+    core: tuple[float, float, float, float]  # model px x0, y0, x1, y1 it is trusted in
 
 
 def plan_tiles(width: int, height: int, transform: Affine, cfg: TilingConfig) -> list[Tile]:
@@ -171,9 +172,9 @@ def _touches_inner_edge(mask: np.ndarray, edges: tuple[bool, bool, bool, bool]) 
     )
 
 
-def _to_dets(raw: list[RawDetection], tile: Tile, min_area: float,
-             core: BaseGeometry | None = None) -> list[_Det]:
+def _to_dets(raw: list[RawDetection], tile: Tile, min_area: float) -> list[_Det]:
     out = []
+    core = tile_core(tile)
     for r in raw:
         poly = mask_to_polygon(r.mask, tile.transform)
         if poly is None or poly.area < min_area:
@@ -286,7 +287,7 @@ def detect_raster(
                     imgs.append(img)
                     kept.append(t)
             for t, raw in zip(kept, detector.predict(imgs)):
-                dets.extend(_to_dets(raw, t, cfg.min_area_m2, tile_core(t)))
+                dets.extend(_to_dets(raw, t, cfg.min_area_m2))
             done += len(batch)
             if progress is not None:
                 progress(done, len(tiles))
@@ -346,37 +347,34 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
     """
     geoms = list(detections.geometry)
     size_m = cfg.imgsz * cfg.model_gsd_m
+    whole = (0.0, 0.0, float(cfg.imgsz), float(cfg.imgsz))
     looks: list[tuple[int, str, BaseGeometry, BaseGeometry, Any, Tile, np.ndarray]] = []
-    for i, (look, cls, src, geom) in enumerate(zip(which, detections["class"],
-                                                    detections["source"],
-                                                    detections.geometry)):
-        if not look or not src or geom.is_empty:
-            continue
-        x0, y0, x1, y1 = geom.bounds
-        if max(x1 - x0, y1 - y0) > 0.8 * size_m:
-            continue
-        try:
-            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), rasterio.open(src) as ds:
-                g = geom
-                if ds.crs is None:
-                    continue
-                if detections.crs is not None and CRS.from_user_input(ds.crs) != \
-                        CRS.from_user_input(detections.crs):
-                    g = gpd.GeoSeries([geom], crs=detections.crs).to_crs(ds.crs)[0]
-                c = g.centroid
-                win = rasterio.windows.from_bounds(c.x - size_m / 2, c.y - size_m / 2,
-                                                   c.x + size_m / 2, c.y + size_m / 2,
-                                                   ds.transform)
-                win = win.round_offsets().round_lengths()
-                win = win.intersection(Window(0, 0, ds.width, ds.height))
-                t = rasterio.windows.transform(win, ds.transform) * Affine.scale(
-                    win.width / cfg.imgsz, win.height / cfg.imgsz)
-                tile = Tile(win, t, (False, False, False, False))
-                img = read_tile(ds, tile, cfg.imgsz)
-        except (rasterio.errors.RasterioIOError, rasterio.errors.WindowError):
-            continue
-        if img is not None:
-            looks.append((i, cls, g, geom, ds.crs, tile, img))
+    with rgb_sources() as open_rgb:
+        for i, (look, cls, src, geom) in enumerate(zip(which, detections["class"],
+                                                        detections["source"],
+                                                        detections.geometry)):
+            x0, y0, x1, y1 = geom.bounds
+            if not look or not src or geom.is_empty or max(x1 - x0, y1 - y0) > 0.8 * size_m \
+                    or (ds := open_rgb(src)) is None:
+                continue
+            g = geom
+            if detections.crs is not None and CRS.from_user_input(ds.crs) != \
+                    CRS.from_user_input(detections.crs):
+                g = gpd.GeoSeries([geom], crs=detections.crs).to_crs(ds.crs)[0]
+            c = g.centroid
+            win = rasterio.windows.from_bounds(c.x - size_m / 2, c.y - size_m / 2,
+                                               c.x + size_m / 2, c.y + size_m / 2, ds.transform)
+            try:
+                win = win.round_offsets().round_lengths().intersection(
+                    Window(0, 0, ds.width, ds.height))
+            except rasterio.errors.WindowError:  # off this raster altogether
+                continue
+            t = rasterio.windows.transform(win, ds.transform) * Affine.scale(
+                win.width / cfg.imgsz, win.height / cfg.imgsz)
+            tile = Tile(win, t, (False, False, False, False), whole)
+            img = read_tile(ds, tile, cfg.imgsz)
+            if img is not None:
+                looks.append((i, cls, g, geom, ds.crs, tile, img))
     names = detector.classes
     for k in range(0, len(looks), cfg.batch):
         chunk = looks[k:k + cfg.batch]
@@ -386,8 +384,8 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
                      if names[d.cls] == cls]
             if not views:
                 continue
-            best = max(views, key=lambda v: _iou(v, g))
-            if _iou(best, g) < 0.5:
+            best = max(views, key=lambda v: overlap_ratio(v, g))
+            if overlap_ratio(best, g) < 0.5:
                 continue
             agreed = _polygonal(g.intersection(best))
             if agreed.is_empty:
@@ -398,8 +396,3 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
     return detections.set_geometry(gpd.GeoSeries(geoms, index=detections.index,
                                                  crs=detections.crs))
 
-
-def _iou(a: BaseGeometry, b: BaseGeometry) -> float:
-    inter = a.intersection(b).area
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0

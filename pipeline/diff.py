@@ -20,6 +20,7 @@ from rasterio.windows import from_bounds
 from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
+from geodata.raster import rgb_sources
 from geodata.registry import Registry
 from pipeline.groups import connected_groups
 
@@ -226,7 +227,7 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
     permits = registry.permitted_structures
     if len(permits) == 0 or len(detections) == 0:
         return out
-    any_permit = shapely.union_all(permits.geometry)
+    any_permit = registry.permitted_union
     buildings = permits[permits.kind == "building"]
     todo: dict[str, list[int]] = {}
     for i, (cls, src, geom) in enumerate(zip(detections["class"], detections["source"],
@@ -238,36 +239,37 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
         if not geom.intersects(any_permit) or (
                 geom.area >= 200.0 and geom.intersection(any_permit).area < 0.5 * geom.area):
             todo.setdefault(str(src), []).append(i)
-    for src, idx in todo.items():
-        try:
-            with rasterio.open(src) as ds:
-                if ds.crs is None or ds.count < 3:
-                    continue
-                same = CRS.from_user_input(ds.crs) == registry.crs
-                view = buildings if same else buildings.to_crs(ds.crs)
-                seen = view[view.intersects(shapely.box(*ds.bounds))]
-                seen = seen[seen.area >= cfg.shadow_check_m2].geometry.iloc[:40]
-                if len(seen) < 3:
-                    continue
-                ref = np.array([_side_brightness(ds, p, _DIRECTIONS) for p in seen])
-                ref = ref / np.nanmean(ref, axis=1, keepdims=True)
-                k = int(np.nanargmin(np.nanmean(ref, axis=0)))
-                # the sunlit sides: the three facing away from the shadow (a median, so one
-                # side in a neighbour's shadow does not decide)
-                sunlit = [(k + 3) % 8, (k + 4) % 8, (k + 5) % 8]
-                typical = float(np.nanmedian(1 - ref[:, k] / np.nanmedian(ref[:, sunlit], 1)))
-                if not typical > 0.15:
-                    continue
-                geoms = detections.geometry.iloc[idx]
-                if not same:
-                    geoms = geoms.to_crs(ds.crs)
-                sides = [_DIRECTIONS[j] for j in (k, *sunlit)]
-                for i, g in zip(idx, geoms):
-                    b = _side_brightness(ds, g, sides)
-                    out[i] = float((1 - b[0] / np.nanmedian(b[1:])) / typical)
-        except rasterio.errors.RasterioIOError:
-            continue
+    with rgb_sources() as open_rgb:
+        for src, idx in todo.items():
+            if (ds := open_rgb(src)) is None:
+                continue
+            view = _in_crs(buildings.geometry, registry, ds)
+            seen = view[view.intersects(shapely.box(*ds.bounds))]
+            seen = seen[seen.area >= cfg.shadow_check_m2].iloc[:40]
+            if len(seen) < 3:
+                continue
+            ref = np.array([_side_brightness(ds, p, _DIRECTIONS) for p in seen])
+            ref = ref / np.nanmean(ref, axis=1, keepdims=True)
+            k = int(np.nanargmin(np.nanmean(ref, axis=0)))
+            # the sunlit sides: the three facing away from the shadow (a median, so one side
+            # in a neighbour's shadow does not decide)
+            sunlit = [(k + 3) % 8, (k + 4) % 8, (k + 5) % 8]
+            typical = float(np.nanmedian(1 - ref[:, k] / np.nanmedian(ref[:, sunlit], 1)))
+            if not typical > 0.15:
+                continue
+            sides = [_DIRECTIONS[j] for j in (k, *sunlit)]
+            for i, g in zip(idx, _in_crs(detections.geometry.iloc[idx], registry, ds)):
+                b = _side_brightness(ds, g, sides)
+                out[i] = float((1 - b[0] / np.nanmedian(b[1:])) / typical)
     return out
+
+
+def _in_crs(geoms: gpd.GeoSeries, registry: Registry,
+            ds: rasterio.io.DatasetReader) -> gpd.GeoSeries:
+    """Registry-CRS geometries in the raster's CRS."""
+    if CRS.from_user_input(ds.crs) == registry.crs:
+        return geoms
+    return gpd.GeoSeries(geoms, crs=registry.crs).to_crs(ds.crs)
 
 
 def _median_lab_difference(ds: rasterio.io.DatasetReader, inner: BaseGeometry,
@@ -299,29 +301,21 @@ def extension_ground_contrast(violations: gpd.GeoDataFrame, detections: gpd.GeoD
     permits = registry.permitted_structures
     if len(violations) == 0 or len(permits) == 0:
         return out
-    any_permit = shapely.union_all(permits.geometry)
     others = gpd.GeoSeries([*permits.geometry, *detections.geometry], crs=registry.crs)
-    for i, (cat, src, geom) in enumerate(zip(violations["category"], violations["source"],
-                                             violations.geometry)):
-        if cat != "illegal_construction" or not src or not geom.buffer(0.5).intersects(
-                any_permit):
-            continue
-        near = geom.buffer(3.0)
-        taken = shapely.union_all(others.iloc[others.sindex.query(near, "intersects")].values)
-        ground = near.difference(taken.buffer(0.5))
-        inner = geom.buffer(-0.4)
-        if ground.area < 1.0 or inner.is_empty:
-            continue
-        try:
-            with rasterio.open(src) as ds:
-                if ds.crs is None or ds.count < 3:
-                    continue
-                if CRS.from_user_input(ds.crs) != registry.crs:
-                    inner, ground = gpd.GeoSeries([inner, ground], crs=registry.crs).to_crs(
-                        ds.crs)
-                out[i] = _median_lab_difference(ds, inner, ground)
-        except rasterio.errors.RasterioIOError:
-            continue
+    with rgb_sources() as open_rgb:
+        for i, (cat, src, geom) in enumerate(zip(violations["category"], violations["source"],
+                                                 violations.geometry)):
+            if cat != "illegal_construction" or not src or not geom.buffer(0.5).intersects(
+                    registry.permitted_union):
+                continue
+            near = geom.buffer(3.0)
+            taken = shapely.union_all(others.iloc[others.sindex.query(near, "intersects")].values)
+            ground = near.difference(taken.buffer(0.5))
+            inner = geom.buffer(-0.4)
+            if ground.area < 1.0 or inner.is_empty or (ds := open_rgb(src)) is None:
+                continue
+            inner, ground = _in_crs(gpd.GeoSeries([inner, ground]), registry, ds)
+            out[i] = _median_lab_difference(ds, inner, ground)
     return out
 
 
@@ -337,31 +331,21 @@ def roof_contrast(detections: gpd.GeoDataFrame, registry: Registry) -> np.ndarra
     roofs = permits[permits.kind == "building"].geometry.reset_index(drop=True)
     if len(roofs) == 0 or len(detections) == 0:
         return out
-    for i, (cls, src, geom) in enumerate(zip(detections["class"], detections["source"],
-                                             detections.geometry)):
-        if cls != "shed" or not src or geom.is_empty:
-            continue
-        idx = roofs.sindex.query(geom, predicate="intersects")
-        if not len(idx):
-            continue
-        cover = roofs.iloc[idx].intersection(geom).area
-        if cover.sum() < 0.5 * geom.area:
-            continue
-        host = roofs.iloc[idx[int(np.argmax(cover.to_numpy()))]]
-        try:
-            with rasterio.open(src) as ds:
-                if ds.crs is None or ds.count < 3:
-                    continue
-                g, h = geom, host
-                if CRS.from_user_input(ds.crs) != registry.crs:
-                    g, h = gpd.GeoSeries([geom, host], crs=registry.crs).to_crs(ds.crs)
-                ring = h.intersection(g.buffer(3.0)).difference(g.buffer(0.5))
-                inner = g.buffer(-0.3)
-                if ring.area < 1.0 or inner.is_empty:
-                    continue
+    with rgb_sources() as open_rgb:
+        for i, (cls, src, geom) in enumerate(zip(detections["class"], detections["source"],
+                                                 detections.geometry)):
+            if cls != "shed" or not src or geom.is_empty:
+                continue
+            idx = roofs.sindex.query(geom, predicate="intersects")
+            cover = roofs.iloc[idx].intersection(geom).area.to_numpy()
+            if not len(idx) or cover.sum() < 0.5 * geom.area or (ds := open_rgb(src)) is None:
+                continue
+            host = roofs.iloc[idx[int(np.argmax(cover))]]
+            g, h = _in_crs(gpd.GeoSeries([geom, host]), registry, ds)
+            ring = h.intersection(g.buffer(3.0)).difference(g.buffer(0.5))
+            inner = g.buffer(-0.3)
+            if ring.area >= 1.0 and not inner.is_empty:
                 out[i] = _median_lab_difference(ds, inner, ring)
-        except rasterio.errors.RasterioIOError:
-            continue
     return out
 
 
@@ -371,25 +355,32 @@ def extension_candidates(detections: gpd.GeoDataFrame, registry: Registry,
 
     Their outline decides a violation: they are worth a second look.
     """
-    permits = registry.permitted_structures
-    if len(permits) == 0 or len(detections) == 0:
+    if len(registry.permitted_structures) == 0 or len(detections) == 0:
         return [False] * len(detections)
-    any_permit = shapely.union_all(permits.geometry)
-    by_kind = {k: shapely.union_all(permits[permits.kind == k].geometry)
-               for k in ("building", "shed")}
     out = []
     for cls, geom in zip(detections["class"], detections.geometry):
-        if cls not in by_kind or not geom.intersects(any_permit):
-            out.append(False)
-            continue
-        raw = geom.difference(by_kind[cls])
-        if raw.area < cfg.min_extension_m2:
-            out.append(False)
-            continue
-        tol = max(cfg.footprint_tolerance_m, cfg.extension_min_depth_m)
-        core = _clean(raw, tol / 2)  # as the diff will judge it: only a room-deep excess
-        out.append(raw.intersection(core.buffer(tol)).area >= cfg.min_extension_m2)
+        extends = cls in ("building", "shed") and geom.intersects(registry.permitted_union)
+        out.append(extends and _excess(geom, registry, cls, cfg, cfg.min_extension_m2).area
+                   >= cfg.min_extension_m2)
     return out
+
+
+def _excess(geom: BaseGeometry, registry: Registry, cls: str, cfg: DiffConfig,
+            at_least: float = 0.0) -> BaseGeometry:
+    """What of a structure lies beyond the permits of its kind, less outline noise.
+
+    Beyond a permitted structure only an annex at least ``extension_min_depth_m`` deep
+    counts; elsewhere slivers thinner than ``footprint_tolerance_m`` are removed. When the
+    plain difference is already smaller than ``at_least`` it is returned as it is.
+    """
+    permitted = registry.permitted_by_kind[cls]
+    raw = geom.difference(permitted) if not permitted.is_empty else geom
+    if raw.area < at_least:
+        return raw
+    tol = cfg.footprint_tolerance_m
+    if geom.intersects(registry.permitted_union):
+        tol = max(tol, cfg.extension_min_depth_m)
+    return raw.intersection(_clean(raw, tol / 2).buffer(tol))
 
 
 def _locate(geom: BaseGeometry, registry: Registry) -> tuple[str | None, str, str]:
@@ -433,13 +424,9 @@ def diff_registry(
     if len(detections) == 0:
         return _empty(crs)
     green = shapely.union_all(registry.parcels[registry.parcels.land_use == "green"].geometry)
-    permits = registry.permitted_structures
-    by_kind = {k: shapely.union_all(permits[permits.kind == k].geometry)
-               for k in ("building", "shed")}
     boards = registry.billboard_permits
     valid_boards = boards[boards.valid_until.map(lambda d: d is None or d >= survey_date)]
     board_union = shapely.union_all(valid_boards.geometry) if len(valid_boards) else Polygon()
-    any_permit = shapely.union_all(permits.geometry) if len(permits) else Polygon()
     contrast = (detections["roof_contrast"].to_numpy() if "roof_contrast" in detections
                 else np.full(len(detections), np.nan))
     rows = []
@@ -459,16 +446,10 @@ def diff_registry(
             if lost.area >= cfg.min_green_m2:
                 category, vgeom = "green_encroachment", lost
             elif cls in ("building", "shed"):
-                permitted = by_kind[cls]
-                raw = geom.difference(permitted) if not permitted.is_empty else geom
-                # beyond a permitted structure: only an annex at least a room deep counts
-                extends = not any_permit.is_empty and geom.intersects(any_permit)
-                tol = max(cfg.footprint_tolerance_m, cfg.extension_min_depth_m) if extends \
-                    else cfg.footprint_tolerance_m
-                min_area = max(cfg.min_violation_m2, cfg.min_extension_m2) if extends \
-                    else cfg.min_violation_m2
-                core = _clean(raw, tol / 2)
-                excess = raw.intersection(core.buffer(tol))
+                min_area = cfg.min_violation_m2
+                if geom.intersects(registry.permitted_union):  # an extension
+                    min_area = max(min_area, cfg.min_extension_m2)
+                excess = _excess(geom, registry, cls, cfg, min_area)
                 if excess.area >= min_area:
                     category, vgeom = "illegal_construction", excess
         if category is None:
