@@ -83,7 +83,7 @@ def child_skypatrol(size_m: float) -> None:
 
 
 def child_survey(size_m: float) -> None:
-    """The whole survey job on the same orthophoto: ingest (every block read and hashed),
+    """The whole survey job on the same orthophoto: ingest (hashed, block offsets checked),
     detection, the registry diff, the case register and every output file."""
     import datetime as dt
     import tempfile

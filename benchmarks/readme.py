@@ -79,8 +79,8 @@ def bench_section() -> str:
                     "≥ 1 km²/CPU-min, < 1.5 GB |")
         e = d.get("survey", {})
         if "km2_per_cpu_min" in e:
-            rows.append(f"| the whole survey job on that orthophoto (ingest with every block read "
-                        f"and hashed, detection, diff, register, outputs) | "
+            rows.append(f"| the whole survey job on that orthophoto (ingest: hashed, checked "
+                        f"for truncation; detection, diff, register, outputs) | "
                         f"{e['km2_per_cpu_min']} km²/CPU-min ({e['wall_s']:.0f} s wall), "
                         f"{e['peak_rss_mb']} MB peak RSS; stages {e['stage_timings_s']} | "
                         "≥ 1 km²/CPU-min, < 1.5 GB |")

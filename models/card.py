@@ -34,7 +34,8 @@ class ModelCard:
         imgsz: tile side in pixels at ``gsd_cm``.
         tile_overlap: fraction of a tile shared with its neighbour when tiling a raster.
         score_threshold, iou_threshold: detection thresholds for inference.
-        weights: file names of the weights (``pt`` and ``onnx``) relative to the card.
+        weights: file names of the weights (``pt``, ``onnx`` and its int8 copy ``onnx-int8``)
+            relative to the card.
         sha256: sha256 of each weights file.
         default_runtime: which weights inference uses by default (the faster, benchmarked).
         training: data seeds, sizes and hyper-parameters.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,12 @@ def package_model(
     metrics: dict[str, Any] | None = None,
     name: str = "skypatrol-seg",
     onnx: bool = True,
+    calibration: Sequence[Path] = (),
 ) -> Path:
     """Copy the weights into ``out_dir`` with their ONNX export and a model card.
 
+    With ``calibration`` tiles the ONNX export is also quantized to int8
+    (:mod:`models.quantize`), which becomes the default runtime.
     Returns the card's path (``out_dir/<name>.json``).
     """
     out = Path(out_dir)
@@ -50,13 +54,20 @@ def package_model(
     if onnx:
         exported = export_onnx(pt, imgsz)
         files["onnx"] = exported.name
+        if calibration:
+            from models.quantize import METHOD, quantize_onnx
+
+            quantize_onnx(exported, calibration, out / f"{name}.int8.onnx", imgsz)
+            files["onnx-int8"] = f"{name}.int8.onnx"
+            training = {**training, "quantization": {"method": METHOD,
+                                                     "calibration_tiles": len(calibration)}}
     card = ModelCard(
         classes=classes,
         gsd_cm=gsd_cm,
         imgsz=imgsz,
         weights=files,
         sha256={k: sha256_file(out / v) for k, v in files.items()},
-        default_runtime="onnx" if onnx else "pt",
+        default_runtime="onnx-int8" if "onnx-int8" in files else "onnx" if onnx else "pt",
         training=training,
         metrics=metrics or {},
     )

@@ -58,6 +58,9 @@ class Detector:
         self.card_path = path
         self.card = ModelCard.load(path)
         self.runtime = runtime or self.card.default_runtime
+        if self.runtime not in self.card.weights:
+            raise ModelNotFoundError(f"{path} names no {self.runtime!r} weights "
+                                     f"(it has: {', '.join(self.card.weights)})")
         weights = self.card.weights_path(path, self.runtime)
         if not weights.exists():
             raise ModelNotFoundError(f"{weights}: weights named by {path} are missing")
@@ -117,7 +120,8 @@ class Detector:
         if not tiles_rgb:
             return []
         imgsz = self.card.imgsz
-        if self.runtime == "onnx" and all(t.shape == (imgsz, imgsz, 3) for t in tiles_rgb):
+        onnx = self.runtime.startswith("onnx")  # onnx (float) or onnx-int8
+        if onnx and all(t.shape == (imgsz, imgsz, 3) for t in tiles_rgb):
             if self.workers == 1 or len(tiles_rgb) == 1:
                 return [self._predict_onnx_one(t) for t in tiles_rgb]
             if self._pool is None:
@@ -126,7 +130,7 @@ class Detector:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="skypatrol-seg")
             return list(self._pool.map(self._predict_onnx_one, tiles_rgb))
         bgr = [rgb_to_bgr(t) for t in tiles_rgb]
-        batch = len(bgr) if self.runtime != "onnx" else 1
+        batch = 1 if onnx else len(bgr)
         results: list[Any] = []
         for i in range(0, len(bgr), batch):
             results.extend(self.model.predict(

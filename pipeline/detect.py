@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import geopandas as gpd
@@ -28,8 +28,9 @@ from geodata.raster import GDAL_CACHE_BYTES, rgb_sources
 from models.runtime import Detector, RawDetection, chw_to_hwc
 from pipeline.diff import overlap_ratio
 from pipeline.groups import connected_groups
+from skypatrol.errors import InvalidImageryError
 
-DETECTION_COLUMNS = ["class", "score", "source", "geometry"]
+DETECTION_COLUMNS = ["class", "score", "source", "unconfirmed", "cut", "geometry"]
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,16 @@ def read_tile(ds: rasterio.io.DatasetReader, tile: Tile, imgsz: int) -> np.ndarr
 
     Returns HWC RGB uint8, or None for a tile that is all nodata.
     """
-    data = ds.read((1, 2, 3), window=tile.window, out_shape=(3, imgsz, imgsz),
-                   resampling=Resampling.average, boundless=False)
-    mask = ds.read_masks(1, window=tile.window, out_shape=(imgsz, imgsz),
-                         resampling=Resampling.nearest)
+    try:
+        data = ds.read((1, 2, 3), window=tile.window, out_shape=(3, imgsz, imgsz),
+                       resampling=Resampling.average, boundless=False)
+        mask = ds.read_masks(1, window=tile.window, out_shape=(imgsz, imgsz),
+                             resampling=Resampling.nearest)
+    except rasterio.errors.RasterioError as exc:  # ingest checks truncation, not every pixel
+        w = tile.window
+        raise InvalidImageryError(
+            f"{ds.name}: pixels at column {w.col_off}, row {w.row_off} cannot be decoded "
+            f"({exc}); the file is corrupt") from exc
     if not mask.any() or not data.any():
         return None
     rgb = chw_to_hwc(data)
@@ -151,6 +158,9 @@ class _Det:
     cut: bool  # touches an inner tile edge: possibly only part of the object
     source: str = ""  # the image it came from (when merging across images)
     core: BaseGeometry | None = None  # where its tile is the most central view (None: all)
+    views: int = 1  # tile views merged into it
+    #: a lone view that its neighbours, looking at the same ground, did not see
+    unconfirmed: bool = False
 
 
 def tile_core(tile: Tile) -> Polygon:
@@ -205,6 +215,16 @@ def _stitch(members: list[_Det]) -> BaseGeometry:
     return shapely.union_all(pieces)
 
 
+def _unseen_by_neighbours(d: _Det, share: float = 0.3) -> bool:
+    """A lone view cut by its tile's edge, or lying largely in its neighbours' cores.
+
+    The neighbouring tiles looked at that ground more centrally and found nothing there.
+    """
+    if d.core is None:  # not a tile's view (detections merged across images)
+        return False
+    return d.cut or d.geom.difference(d.core).area > share * d.geom.area
+
+
 def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
     """Merge one structure seen by several overlapping tiles into one detection.
 
@@ -224,19 +244,25 @@ def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
     merged = []
     for group in connected_groups(len(dets), links):
         members = [dets[i] for i in group]
+        if len(members) == 1:
+            d = members[0]
+            merged.append(replace(d, unconfirmed=d.unconfirmed or _unseen_by_neighbours(d)))
+            continue
         whole = [d for d in members if not d.cut]
         if whole:
             best = max(whole, key=lambda d: (d.score, d.geom.area))
             # a whole view smaller than the cut pieces means the structure is bigger than it
             union = _stitch(members)
             if union.area > best.geom.area * 1.25 and any(d.cut for d in members):
-                merged.append(_Det(best.cls, best.score, _polygonal(union), False, best.source))
+                merged.append(_Det(best.cls, best.score, _polygonal(union), False, best.source,
+                                   views=len(members)))
             else:
-                merged.append(best)
+                merged.append(replace(best, views=len(members), unconfirmed=False))
         else:
             union = _stitch(members)
             top = max(members, key=lambda d: d.score)
-            merged.append(_Det(top.cls, top.score, _polygonal(union), True, top.source))
+            merged.append(_Det(top.cls, top.score, _polygonal(union), True, top.source,
+                               views=len(members)))
     return merged
 
 
@@ -298,6 +324,8 @@ def detect_raster(
             "class": [names[d.cls] for d in merged],
             "score": [round(d.score, 4) for d in merged],
             "source": [path] * len(merged),
+            "unconfirmed": [d.unconfirmed for d in merged],
+            "cut": [d.cut for d in merged],  # touches an inner tile edge: possibly a piece
         }),
         geometry=[d.geom for d in merged],
         crs=src_crs,
@@ -312,7 +340,9 @@ def empty_detections(crs: CRS | str) -> gpd.GeoDataFrame:
     """An empty detections frame with the schema's columns."""
     return gpd.GeoDataFrame(pd.DataFrame({"class": pd.Series(dtype=str),
                                           "score": pd.Series(dtype=float),
-                                          "source": pd.Series(dtype=str)}),
+                                          "source": pd.Series(dtype=str),
+                                          "unconfirmed": pd.Series(dtype=bool),
+                                          "cut": pd.Series(dtype=bool)}),
                             geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
 
@@ -337,15 +367,26 @@ def raster_coverage(path: str, out_crs: CRS | str) -> BaseGeometry:
 
 
 def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: Detector,
-                cfg: TilingConfig) -> gpd.GeoDataFrame:
-    """Look again at chosen detections through a centred tile; keep what both views agree on.
+                cfg: TilingConfig, verify: Sequence[bool] | None = None) -> gpd.GeoDataFrame:
+    """Look again at chosen detections through a centred tile.
 
-    A mask can bleed past a roof into its predicted box; a centred view sees other context
-    and does not bleed the same way. Structures larger than most of a tile, or that the
-    centred view does not find (IoU < 0.5), keep their first outline. ``detections`` carry
+    ``which``: a mask can bleed past a roof into its predicted box; a centred view sees other
+    context and does not bleed the same way, so the outline both views agree on is kept.
+    Structures that the centred view does not find (IoU < 0.5) keep their first outline.
+
+    ``verify``: detections whose existence is in doubt (a lone view that the neighbouring
+    tiles, looking at the same ground, did not see). The centred view decides: what it does
+    not find is dropped (a piece ``cut`` by its tile's edge must lie at least half inside
+    what the centred view finds, a whole view must have its outline, IoU >= 0.5); what it
+    finds takes its outline, the one view that saw the whole structure.
+
+    Structures larger than most of a tile keep their first outline. ``detections`` carry
     their ``source`` raster; geometries are in the frame's CRS.
     """
     geoms = list(detections.geometry)
+    checks = list(verify) if verify is not None else [False] * len(geoms)
+    cut = (list(detections["cut"].astype(bool)) if "cut" in detections
+           else [True] * len(geoms))
     size_m = cfg.imgsz * cfg.model_gsd_m
     whole = (0.0, 0.0, float(cfg.imgsz), float(cfg.imgsz))
     looks: list[tuple[int, str, BaseGeometry, BaseGeometry, Any, Tile, np.ndarray]] = []
@@ -354,8 +395,8 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
                                                         detections["source"],
                                                         detections.geometry)):
             x0, y0, x1, y1 = geom.bounds
-            if not look or not src or geom.is_empty or max(x1 - x0, y1 - y0) > 0.8 * size_m \
-                    or (ds := open_rgb(src)) is None:
+            if not (look or checks[i]) or not src or geom.is_empty \
+                    or max(x1 - x0, y1 - y0) > 0.8 * size_m or (ds := open_rgb(src)) is None:
                 continue
             g = geom
             if detections.crs is not None and CRS.from_user_input(ds.crs) != \
@@ -376,23 +417,37 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
             if img is not None:
                 looks.append((i, cls, g, geom, ds.crs, tile, img))
     names = detector.classes
+    dropped: set[int] = set()
     for k in range(0, len(looks), cfg.batch):
         chunk = looks[k:k + cfg.batch]
         for (i, cls, g, geom, crs, tile, _), raw in zip(chunk, detector.predict(
                 [c[-1] for c in chunk])):
-            views = [d.geom for d in _to_dets(raw, tile, cfg.min_area_m2)
-                     if names[d.cls] == cls]
-            if not views:
-                continue
-            best = max(views, key=lambda v: overlap_ratio(v, g))
-            if overlap_ratio(best, g) < 0.5:
-                continue
-            agreed = _polygonal(g.intersection(best))
-            if agreed.is_empty:
-                continue
+            views = [(names[d.cls], d.geom) for d in _to_dets(raw, tile, cfg.min_area_m2)]
+            if checks[i]:
+                # a piece cut by its tile's edge is part of what the centred view sees; a
+                # whole view must have the outline the centred view sees
+                seen = [v for c, v in views if c == cls and (
+                    v.intersection(g).area >= 0.5 * g.area if cut[i]
+                    else overlap_ratio(v, g) >= 0.5)]
+                if not seen:
+                    dropped.add(i)
+                    continue
+                agreed = max(seen, key=lambda v: overlap_ratio(v, g))
+            else:
+                same = [v for c, v in views if c == cls and overlap_ratio(v, g) >= 0.5]
+                if not same:
+                    continue
+                agreed = _polygonal(g.intersection(max(same, key=lambda v: overlap_ratio(v, g))))
+                if agreed.is_empty:
+                    continue
             if g is not geom:
                 agreed = gpd.GeoSeries([agreed], crs=crs).to_crs(detections.crs)[0]
             geoms[i] = agreed
-    return detections.set_geometry(gpd.GeoSeries(geoms, index=detections.index,
-                                                 crs=detections.crs))
+    out = detections.set_geometry(gpd.GeoSeries(geoms, index=detections.index,
+                                                crs=detections.crs))
+    if "unconfirmed" in out:  # what the centred view saw is confirmed
+        seen_again = [checks[i] and i not in dropped for i in range(len(out))]
+        out["unconfirmed"] = out["unconfirmed"].astype(bool) & ~np.array(seen_again, bool)
+    return out[[i not in dropped for i in range(len(out))]].reset_index(drop=True)
+
 

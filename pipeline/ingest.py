@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 import fsspec
 import rasterio
 from PIL import Image
+from rasterio.enums import Interleaving
 from rasterio.errors import RasterioError
 from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
@@ -172,9 +174,11 @@ def _inspect_raster(source: str, sha: str) -> Ingested:
                 return _skip(source, sha, "orthophoto", Reason.GEOGRAPHIC_CRS,
                              f"{source}: CRS {ds.crs} is geographic; reproject the orthophoto "
                              "to a projected CRS in metres")
-            # a truncated tiled TIFF opens fine and fails on read: read every block
-            for _, window in ds.block_windows(1):
-                ds.read(window=window)
+            # a truncated TIFF opens fine and fails on read
+            short = _blocks_past_end(ds, source)
+            if short:
+                return _skip(source, sha, "orthophoto", Reason.CORRUPT_RASTER,
+                             f"{source}: raster is truncated ({short})")
             gsd_cm = abs(ds.transform.a) * 100 * (ds.crs.linear_units_factor[1] or 1.0)
             geom = box(*ds.bounds)
             crs = ds.crs
@@ -184,6 +188,36 @@ def _inspect_raster(source: str, sha: str) -> Ingested:
     rec = InputRecord(source, sha, "orthophoto", "ok", gsd_cm=gsd_cm,
                       footprint=_footprint_json(geom, crs))
     return Ingested(rec, None, geom)
+
+
+def _blocks_past_end(ds: rasterio.io.DatasetReader, source: str) -> str | None:
+    """Where a GeoTIFF's blocks point past the end of its file; None when all are there.
+
+    Reads the TIFF's block offsets (milliseconds), not the pixels. Other formats, and
+    files GDAL does not give offsets for, are read block by block instead.
+    """
+    size = os.path.getsize(source) if os.path.isfile(source) else None
+    if ds.driver != "GTiff" or size is None \
+            or ds.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1) is None:
+        for _, window in ds.block_windows(1):
+            ds.read(window=window)
+        return None
+    bands = range(1, ds.count + 1) if ds.interleaving == Interleaving.band else (1,)
+    factors = ds.overviews(1)
+    for ovr in [None, *range(len(factors))]:
+        for b in bands:
+            bh, bw = ds.block_shapes[b - 1]
+            f = 1 if ovr is None else factors[ovr]
+            w, h = -(-ds.width // f), -(-ds.height // f)
+            for r in range(-(-h // bh)):
+                for c in range(-(-w // bw)):
+                    off = ds.get_tag_item(f"BLOCK_OFFSET_{c}_{r}", "TIFF", bidx=b, ovr=ovr)
+                    n = ds.get_tag_item(f"BLOCK_SIZE_{c}_{r}", "TIFF", bidx=b, ovr=ovr)
+                    if off and n and int(off) + int(n) > size:
+                        level = "full resolution" if ovr is None else f"overview {ovr + 1}"
+                        return (f"block {c},{r} of band {b} at {level} ends at byte "
+                                f"{int(off) + int(n)}, the file has {size}")
+    return None
 
 
 def _decode_jpeg(data: bytes) -> None:

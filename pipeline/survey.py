@@ -149,13 +149,18 @@ def combine_detections(paths: Sequence[str], crs: Any) -> gpd.GeoDataFrame:
         return empty_detections(crs)
     allf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
     names = sorted(set(allf["class"]))
-    dets = [_Det(names.index(c), float(s), g, False, str(src))
-            for c, s, g, src in zip(allf["class"], allf["score"], allf.geometry, allf["source"])]
+    lone = allf["unconfirmed"] if "unconfirmed" in allf else [False] * len(allf)
+    cut = allf["cut"] if "cut" in allf else [False] * len(allf)
+    dets = [_Det(names.index(c), float(s), g, bool(k), str(src), unconfirmed=bool(u))
+            for c, s, g, src, u, k in zip(allf["class"], allf["score"], allf.geometry,
+                                          allf["source"], lone, cut)]
     merged = merge_detections(dets)
     return gpd.GeoDataFrame(
         pd.DataFrame({"class": [names[d.cls] for d in merged],
                       "score": [d.score for d in merged],
-                      "source": [d.source for d in merged]}),
+                      "source": [d.source for d in merged],
+                      "unconfirmed": [d.unconfirmed for d in merged],
+                      "cut": [d.cut for d in merged]}),
         geometry=[d.geom for d in merged], crs=crs)
 
 
@@ -186,13 +191,16 @@ def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], regist
     """Violations from detections plus cleared ground found in green parcels' pixels.
 
     With a ``detector``, structures that would be extensions of a permitted footprint are
-    looked at again through a tile centred on them first (their outline decides the case).
+    looked at again through a tile centred on them first (their outline decides the case),
+    and so are lone views cut by a tile's edge (the centred view decides whether they exist).
     """
     if detector is not None and len(detections):
         look = extension_candidates(detections, registry, cfg)
-        if any(look):
+        doubt = (list(detections["unconfirmed"].astype(bool)) if "unconfirmed" in detections
+                 else [False] * len(detections))
+        if any(look) or any(doubt):
             detections = second_look(detections, look, detector,
-                                     TilingConfig.for_detector(detector))
+                                     TilingConfig.for_detector(detector), verify=doubt)
     if len(detections):  # a "structure" with no shadow is a flat surface: not a structure
         standing = shadow_evidence(detections, registry, cfg)
         flat = (standing < cfg.min_shadow_ratio) | (standing > cfg.max_shadow_ratio)

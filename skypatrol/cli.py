@@ -267,7 +267,7 @@ def demo(out: Path, size_m: float, seed: int, lang: str) -> None:
 @click.option("--model", "model_yaml", default="yolo11n-seg.yaml", show_default=True,
               help="ultralytics model YAML (trained from scratch) or .pt to fine-tune.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
-@click.option("--no-onnx", is_flag=True, help="Skip the ONNX export.")
+@click.option("--no-onnx", is_flag=True, help="Skip the ONNX export (and its int8 copy).")
 def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_size_m: float,
           tiles: int, epochs: int, imgsz: int, batch: int, device: str, model_yaml: str,
           resume: bool, no_onnx: bool) -> None:
@@ -302,8 +302,11 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
             data_yaml, gsd = data, data_gsd_cm
             training["dataset"] = {"synthetic": False, "data": str(data)}
         best = run_training(data_yaml, out / "run", tcfg, resume=resume)
+        from models.quantize import calibration_from_data_yaml
+
         card = package_model(best, out / "model", classes=CLASSES, gsd_cm=gsd, imgsz=imgsz,
-                             training=training, onnx=not no_onnx)
+                             training=training, onnx=not no_onnx,
+                             calibration=() if no_onnx else calibration_from_data_yaml(data_yaml))
         click.echo(f"model card: {card}")
 
     _run(body)
@@ -317,7 +320,8 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
 @click.option("--gsds", default="4,5,8", show_default=True,
               help="Orthophoto GSDs in cm (resampled by the pipeline to the model's GSD).")
 @click.option("--size-m", default=200.0, show_default=True, help="Side of each world, m.")
-@click.option("--runtime", type=click.Choice(["onnx", "pt"]), help="Weights to run.")
+@click.option("--runtime", type=click.Choice(["onnx-int8", "onnx", "pt"]),
+              help="Weights to run [default: the card's default runtime].")
 @click.option("--write-card", is_flag=True, help="Store the results in the model card.")
 def evaluate(model: Path | None, seeds: str, gsds: str, size_m: float, runtime: str | None,
              write_card: bool) -> None:

@@ -533,6 +533,9 @@ class _Builder:
             base, height, note = rng.uniform(5, 9), rng.uniform(3, 5), "pole_billboard"
         if not self.inner_box.contains(g):
             return None
+        if on is not None and any(t.object_class == "billboard" and t.note == "roof_billboard"
+                                  and g.distance(t.parts[0].geometry) < 1.0 for t in self.things):
+            return None  # one board per roof edge: two overlapping boards would read as one
         style = RoofStyle("billboard", _rgb(rng, (60, 62, 66), (120, 120, 124)), 0.0)
         thing = Thing(self.next_id("S"), "billboard", [Part(g, epochs, style)], height, pid, note)
         thing.base_m = base

@@ -215,3 +215,14 @@ def test_a_shed_in_a_nadir_photo_matches_the_ortho(tiny_world):
                 assert np.abs(in_frame - in_ortho).max() < 30, (rec["file"], row.site_id)
                 checked += 1
     assert checked >= 1
+
+
+@pytest.mark.parametrize("seed", [7300, 11])
+def test_billboards_stand_apart(seed):
+    """Two boards drawn over each other read as one from the air: the truth would be unknowable."""
+    scene = build_scene(WorldConfig(size_m=400, seed=seed, epochs=2))
+    boards = [t.parts[0].geometry for t in scene.things if t.object_class == "billboard"]
+    assert len(boards) > 5
+    for i, a in enumerate(boards):
+        for b in boards[i + 1:]:
+            assert a.distance(b) >= 1.0

@@ -48,12 +48,15 @@ def test_train_one_tiny_epoch_exports_and_cards(tmp_path):
     card_path = out / "model" / "skypatrol-seg.json"
     card = ModelCard.load(card_path)
     assert card.classes == CLASSES and card.imgsz == 64 and card.gsd_cm == 10.0
-    for kind in ("pt", "onnx"):
+    assert card.default_runtime == "onnx-int8"  # quantized on the run's own training tiles
+    assert card.training["quantization"]["calibration_tiles"] == 6
+    for kind in ("pt", "onnx", "onnx-int8"):
         path = card.weights_path(card_path, kind)
         assert path.exists() and sha256_file(path) == card.sha256[kind]
-    sess = ort.InferenceSession(str(card.weights_path(card_path, "onnx")),
-                                providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    assert list(inp.shape) == [1, 3, 64, 64]
-    outputs = sess.run(None, {inp.name: np.zeros((1, 3, 64, 64), np.float32)})
-    assert len(outputs) == 2  # detections and mask prototypes
+    for kind in ("onnx", "onnx-int8"):
+        sess = ort.InferenceSession(str(card.weights_path(card_path, kind)),
+                                    providers=["CPUExecutionProvider"])
+        inp = sess.get_inputs()[0]
+        assert list(inp.shape) == [1, 3, 64, 64]
+        outputs = sess.run(None, {inp.name: np.zeros((1, 3, 64, 64), np.float32)})
+        assert len(outputs) == 2  # detections and mask prototypes

@@ -1,11 +1,13 @@
 """Tiling and merging across tile seams (the model is exercised in tests/flows)."""
 
+import pandas as pd
 import pytest
 import shapely
 from affine import Affine
 from shapely.geometry import box
 
 from pipeline.detect import TilingConfig, _Det, merge_detections, plan_tiles, tile_core
+from pipeline.diff import overlap_ratio
 
 CFG = TilingConfig(imgsz=100, model_gsd_m=0.1, overlap=0.2)  # 10 m tiles, 2 m overlap
 T = Affine(0.1, 0, 0, 0, -0.1, 40.0)  # a 40 m x 40 m raster at 10 cm
@@ -62,6 +64,19 @@ def test_a_mask_bleeding_at_a_tile_edge_is_trimmed_by_the_more_central_view():
     assert merged[0].geom.difference(building).area < 0.2
 
 
+def test_a_lone_view_cut_by_its_tile_edge_is_unconfirmed():
+    building = box(6.5, 25.5, 11.5, 30.5)
+    pieces = [_piece(t, building) for t in _tiles() if box(*_bounds(t)).intersects(building)
+              and box(*_bounds(t)).intersection(building).area > 0.5]
+    assert not merge_detections(pieces)[0].unconfirmed  # neighbours saw the rest
+    # only one tile "sees" it, at its edge: the neighbours looked at the rest and found nothing
+    lone = [p for p in pieces if p.cut][:1]
+    assert merge_detections(lone)[0].unconfirmed
+    inside = box(1.0, 31.0, 4.0, 34.0)  # well inside the first tile
+    whole = [_piece(t, inside) for t in _tiles() if box(*_bounds(t)).contains(inside)][:1]
+    assert not whole[0].cut and not merge_detections(whole)[0].unconfirmed
+
+
 def test_a_second_look_keeps_what_both_views_agree_on(tiny_world):
     from models.runtime import Detector
     from pipeline.detect import detect_raster, second_look
@@ -82,3 +97,32 @@ def test_a_second_look_keeps_what_both_views_agree_on(tiny_world):
         changed += not a.equals(b)
         assert b.area > 0.5 * a.area  # the same structure, seen twice
     assert changed >= 1
+
+
+def test_the_centred_view_decides_whether_a_doubtful_detection_exists(tiny_world):
+    import geopandas as gpd
+
+    from models.runtime import Detector
+    from pipeline.detect import detect_raster, second_look
+
+    det = Detector()
+    cfg = TilingConfig.for_detector(det)
+    ortho = str(tiny_world / "epoch1" / "ortho.tif")
+    found = detect_raster(ortho, det, cfg, "EPSG:4549")
+    assert "unconfirmed" in found
+    objects = gpd.read_file(tiny_world / "epoch1" / "truth.gpkg", layer="objects")
+    stands = shapely.union_all(list(objects.geometry)).buffer(3)
+    # a "building" on open ground, far from anything standing: a tile-edge hallucination
+    x0, y0, x1, y1 = objects.total_bounds
+    ghost = next(g for x in range(int(x0), int(x1), 3) for y in range(int(y0), int(y1), 3)
+                 if not (g := box(x, y, x + 6, y + 6)).intersects(stands))
+    real = [i for i, c in enumerate(found["class"]) if c == "building"][:3]
+    frame = pd.concat([found.iloc[real], gpd.GeoDataFrame(
+        {"class": ["building"], "score": [0.6], "source": [ortho], "unconfirmed": [True]},
+        geometry=[ghost], crs=found.crs)], ignore_index=True)
+    frame["unconfirmed"] = True
+    again = second_look(frame, [False] * len(frame), det, cfg, verify=[True] * len(frame))
+    assert len(again) == len(real)  # the ghost is gone, the buildings stay
+    assert not again["unconfirmed"].any()
+    for g in again.geometry:
+        assert any(overlap_ratio(g, f) > 0.5 for f in found.geometry.iloc[real])
