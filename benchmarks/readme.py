@@ -42,8 +42,14 @@ def model_section() -> str:
                              f"{'-' if err is None else f'{err:.1%}'} |")
         neg = ev["negatives_detections"]
         lines += ["", f"Blank / all-grass / all-road tiles: {neg['blank']} / {neg['grass']} / "
-                  f"{neg['road']} detections. Score threshold {card['score_threshold']}, "
-                  f"default runtime `{card['default_runtime']}`."]
+                  f"{neg['road']} detections. Runtime `{ev.get('runtime', '?')}` (the default: "
+                  f"`{card['default_runtime']}`). Score threshold {card['score_threshold']}"
+                  + "".join(f", {c} {t}" for c, t in card.get("class_score_thresholds",
+                                                              {}).items())
+                  + "; outlines pulled in by "
+                  + (", ".join(f"{c} {v} m" for c, v in card.get("outline_offset_m",
+                                                                  {}).items()) or "nothing")
+                  + " (the evaluation's median mask overreach)."]
     return "\n".join(lines)
 
 
@@ -61,15 +67,13 @@ def bench_section() -> str:
                     "| measured |")
     i = _load("infer")
     if i:
-        cpu = ""
-        if "onnx_cpu_ms_per_tile" in i:
-            cpu = (f"; CPU time per tile `.pt` {i['pt_cpu_ms_per_tile']} ms, ONNX "
-                   f"{i['onnx_cpu_ms_per_tile']} ms; in batches of 8 `.pt` "
-                   f"{i['pt_batched_ms_per_tile']} ms, ONNX {i['onnx_batched_ms_per_tile']} ms "
-                   "wall per tile")
-        rows.append(f"| inference per {i['imgsz']} px tile | `.pt` {i['pt_ms_per_tile']} ms, "
-                    f"ONNX {i['onnx_ms_per_tile']} ms wall{cpu} → default `{i['faster']}` "
-                    "| the faster |")
+        cells = []
+        for name, key in (("`.pt`", "pt"), ("ONNX", "onnx"), ("int8 ONNX", "onnx_int8")):
+            if f"{key}_ms_per_tile" in i:
+                cells.append(f"{name} {i[f'{key}_cpu_ms_per_tile']} ms CPU, "
+                             f"{i[f'{key}_batched_ms_per_tile']} ms wall in batches of 8")
+        rows.append(f"| inference per {i['imgsz']} px tile | {'; '.join(cells)} → default "
+                    f"`{i['faster']}` | the least CPU |")
     d = _load("detect")
     if d:
         k, sa = d["skypatrol"], d.get("sahi", {})
@@ -90,16 +94,17 @@ def bench_section() -> str:
                         f"{sa['peak_rss_mb']} MB, box recall {sa['recall_box_iou50']} | "
                         "skypatrol ≥ 2× faster at ≥ recall |")
     v = _load("survey")
-    if v:
-        for e in v["epochs"]:
+    for w in (v or {}).get("worlds", []):
+        for e in w["epochs"]:
             cats = "; ".join(
                 f"{c}: P {x['precision']} R {x['recall']} area {x['area_m2']:.0f}/"
                 f"{x['true_area_m2']:.0f} m²" for c, x in e["per_category"].items())
             res = e.get("resolved")
             extra = (f"; resolved {res['found']}/{res['removed_true']}, "
                      f"{res['false_resolutions']} false") if res else ""
-            rows.append(f"| survey accuracy, unseen 500 m world, epoch {e['epoch']} | "
-                        f"{cats}{extra} | P, R ≥ 0.9; area ±10 % |")
+            rows.append(f"| survey accuracy, unseen {w['size_m']:.0f} m world {w['seed']} "
+                        f"({w['role']}), epoch {e['epoch']} | {cats}{extra} | "
+                        "P, R ≥ 0.9; area ±10 % |")
     return "\n".join(rows)
 
 

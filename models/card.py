@@ -34,6 +34,11 @@ class ModelCard:
         imgsz: tile side in pixels at ``gsd_cm``.
         tile_overlap: fraction of a tile shared with its neighbour when tiling a raster.
         score_threshold, iou_threshold: detection thresholds for inference.
+        class_score_thresholds: a lower score threshold for some classes (small, thin
+            billboards score low); the pipeline holds such low-scoring detections to a shape
+            test (``pipeline.detect.looks_like_board``).
+        outline_offset_m: per class, how far the masks' outlines lie outside the objects'
+            edges (median over the evaluation's matches); detection pulls outlines in by it.
         weights: file names of the weights (``pt``, ``onnx`` and its int8 copy ``onnx-int8``)
             relative to the card.
         sha256: sha256 of each weights file.
@@ -50,6 +55,8 @@ class ModelCard:
     tile_overlap: float = 0.2
     score_threshold: float = 0.5
     iou_threshold: float = 0.5
+    class_score_thresholds: dict[str, float] = field(default_factory=dict)
+    outline_offset_m: dict[str, float] = field(default_factory=dict)
     weights: dict[str, str] = field(default_factory=dict)
     sha256: dict[str, str] = field(default_factory=dict)
     default_runtime: str = "onnx"
@@ -68,6 +75,18 @@ class ModelCard:
             raise ValueError("classes must be a non-empty list of ASCII names")
         if self.gsd_cm <= 0 or self.imgsz <= 0 or not 0 <= self.tile_overlap < 0.5:
             raise ValueError("gsd_cm and imgsz must be positive and tile_overlap in [0, 0.5)")
+        unknown = set(self.class_score_thresholds) - set(self.classes)
+        if unknown:
+            raise ValueError(f"class_score_thresholds names unknown classes {sorted(unknown)}")
+
+    def threshold(self, cls: str) -> float:
+        """The score a detection of ``cls`` needs."""
+        return self.class_score_thresholds.get(cls, self.score_threshold)
+
+    @property
+    def min_score(self) -> float:
+        """The lowest score any class needs (the model's own cut-off)."""
+        return min([self.score_threshold, *self.class_score_thresholds.values()])
 
     def save(self, path: Path | str) -> Path:
         """Write the card as JSON."""

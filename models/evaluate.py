@@ -30,6 +30,8 @@ class Match:
     score: float
     tp: bool
     area_error: float | None  # relative footprint area error of a true positive
+    #: how far the detected outline lies outside the true one (m; negative: inside)
+    outline_offset_m: float | None = None
 
 
 def average_precision(scores: Sequence[float], tps: Sequence[bool], n_true: int) -> float:
@@ -71,7 +73,8 @@ def match_detections(det: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, cls: str,
         if best >= 0:
             used.add(best)
             ta = t.geometry.iloc[best].area
-            out.append(Match(cls, float(score), True, abs(geom.area - ta) / ta))
+            out.append(Match(cls, float(score), True, abs(geom.area - ta) / ta,
+                             (geom.area - ta) / max(geom.length, 1e-9)))
         else:
             out.append(Match(cls, float(score), False, None))
     return out, len(t)
@@ -142,13 +145,29 @@ def _summarize(matches: list[Match], n_true: dict[str, int]) -> dict[str, Any]:
         m = [x for x in matches if x.cls == cls]
         ap = average_precision([x.score for x in m], [x.tp for x in m], n_true[cls])
         errs = [x.area_error for x in m if x.area_error is not None]
+        offsets = [x.outline_offset_m for x in m if x.outline_offset_m is not None]
         out[cls] = {
             "ap50": None if np.isnan(ap) else round(ap, 4),
             "n_true": n_true[cls],
             "n_detected": len(m),
             "recall": round(sum(x.tp for x in m) / n_true[cls], 4) if n_true[cls] else None,
             "median_area_error": round(float(np.median(errs)), 4) if errs else None,
+            "median_outline_offset_m": round(float(np.median(offsets)), 3) if offsets else None,
         }
+    return out
+
+
+def outline_offsets(metrics: dict[str, Any]) -> dict[str, float]:
+    """Per class, how far masks reach past the object's edge (the evaluation's median).
+
+    Detection pulls outlines in by it: half a model pixel of mask bleed is 5 % of a building's
+    area but 15 % of a billboard's.
+    """
+    out = {}
+    for cls, m in metrics.get("overall", {}).items():
+        v = m.get("median_outline_offset_m")
+        if v is not None and v > 0:
+            out[cls] = v
     return out
 
 
@@ -157,4 +176,5 @@ def write_metrics(card_path: Path | str, metrics: dict[str, Any]) -> None:
     p = Path(card_path)
     data = json.loads(p.read_text())
     data["metrics"] = {**data.get("metrics", {}), "evaluation": metrics}
+    data["outline_offset_m"] = outline_offsets(metrics)
     p.write_text(json.dumps(data, indent=2) + "\n")

@@ -101,14 +101,20 @@ class Detector:
         x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
         out0, protos = sess.run(None, {sess.get_inputs()[0].name: x})
         with torch.inference_mode():
-            pred = non_max_suppression(torch.from_numpy(out0), self.card.score_threshold,
+            pred = non_max_suppression(torch.from_numpy(out0), self.card.min_score,
                                        self.card.iou_threshold, nc=len(self.classes))[0]
+            pred = pred[torch.from_numpy(self._passes(pred[:, 5].tolist(), pred[:, 4].tolist()))]
             if not len(pred):
                 return []
             masks = process_mask_native(torch.from_numpy(protos[0]), pred[:, 6:], pred[:, :4],
                                         rgb.shape[:2]).numpy() > 0
         return [RawDetection(int(c), float(s), m)
                 for c, s, m in zip(pred[:, 5].tolist(), pred[:, 4].tolist(), masks)]
+
+    def _passes(self, cls: list[float], score: list[float]) -> np.ndarray:
+        """Which detections reach their class's score threshold."""
+        need = [self.card.threshold(self.classes[int(c)]) for c in cls]
+        return np.array([s >= n for s, n in zip(score, need)], dtype=bool)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -134,7 +140,7 @@ class Detector:
         results: list[Any] = []
         for i in range(0, len(bgr), batch):
             results.extend(self.model.predict(
-                bgr[i:i + batch], imgsz=imgsz, conf=self.card.score_threshold,
+                bgr[i:i + batch], imgsz=imgsz, conf=self.card.min_score,
                 iou=self.card.iou_threshold, retina_masks=True, verbose=False, device="cpu",
             ))
         out: list[list[RawDetection]] = []
@@ -144,7 +150,8 @@ class Detector:
                 masks = res.masks.data.cpu().numpy() > 0.5
                 cls = res.boxes.cls.cpu().numpy().astype(int)
                 conf = res.boxes.conf.cpu().numpy()
-                for k in range(len(cls)):
+                keep = self._passes(cls.tolist(), conf.tolist())
+                for k in np.flatnonzero(keep):
                     dets.append(RawDetection(int(cls[k]), float(conf[k]), masks[k]))
             out.append(dets)
         return out

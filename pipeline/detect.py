@@ -280,6 +280,30 @@ def _polygonal(g: BaseGeometry) -> Polygon:
     return Polygon(max(getattr(closed, "geoms", parts), key=lambda p: p.area).exterior)
 
 
+#: A board seen from above: a thin slab. Bounds for masks (which bleed ~0.3 m each side).
+BOARD_MAX_DEPTH_M = 2.5
+BOARD_MIN_ASPECT = 3.0
+BOARD_MIN_AREA_M2 = 3.0
+
+
+def looks_like_board(geom: BaseGeometry) -> bool:
+    """Whether an outline is shaped like a billboard seen from above (a thin slab).
+
+    At least 3 m², at most 2.5 m deep and at least three times as long as deep. Billboards
+    scoring below the model's general threshold (but above the card's billboard threshold)
+    must pass it: a car or a road marking is not a thin slab.
+    """
+    if geom.is_empty or geom.area < BOARD_MIN_AREA_M2:
+        return False
+    rect = geom.minimum_rotated_rectangle
+    xy = list(rect.exterior.coords)
+    if len(xy) < 4:
+        return False
+    sides = sorted(math.dist(xy[i], xy[i + 1]) for i in range(2))
+    depth, length = sides
+    return depth <= BOARD_MAX_DEPTH_M and length >= BOARD_MIN_ASPECT * max(depth, 1e-9)
+
+
 def iter_batches(tiles: list[Tile], n: int) -> Iterator[list[Tile]]:
     """Tiles in batches of ``n``."""
     for i in range(0, len(tiles), n):
@@ -317,8 +341,13 @@ def detect_raster(
             done += len(batch)
             if progress is not None:
                 progress(done, len(tiles))
-    merged = merge_detections(dets)
     names = detector.classes
+    card = detector.card
+    merged = [d for d in merge_detections(dets) if d.score >= card.score_threshold
+              or names[d.cls] != "billboard" or looks_like_board(d.geom)]
+    for d in merged:  # masks reach past the edge: pull the outline in (the card's calibration)
+        if (off := card.outline_offset_m.get(names[d.cls], 0.0)) > 0:
+            d.geom = _polygonal(d.geom.buffer(-off, join_style="mitre"))
     frame = gpd.GeoDataFrame(
         pd.DataFrame({
             "class": [names[d.cls] for d in merged],
