@@ -34,12 +34,11 @@ def prepare_task(item: Ingested, workdir: str) -> str:
 
 
 def _detect_key(context: TaskRunContext, params: dict[str, Any]) -> str:
-    """Cache on the content of the imagery (its sha256) and of the model's weights."""
-    from models.card import ModelCard
-    from models.runtime import DEFAULT_CARD
+    """Cache on the imagery's content (its sha256), the model card and the detection code."""
+    from pipeline.detect import detection_fingerprint
 
-    card = ModelCard.load(params.get("model") or DEFAULT_CARD)
-    key = "|".join([params["sha256"], *sorted(card.sha256.values()), params["workdir"]])
+    key = "|".join([params["sha256"], detection_fingerprint(params.get("model")),
+                    params["workdir"]])
     return hashlib.sha256(key.encode()).hexdigest()
 
 

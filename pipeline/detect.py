@@ -6,9 +6,11 @@ polygon per structure however many tiles cut it.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -302,6 +304,21 @@ def looks_like_board(geom: BaseGeometry) -> bool:
     sides = sorted(math.dist(xy[i], xy[i + 1]) for i in range(2))
     depth, length = sides
     return depth <= BOARD_MAX_DEPTH_M and length >= BOARD_MIN_ASPECT * max(depth, 1e-9)
+
+
+def detection_fingerprint(card_path: Path | str | None) -> str:
+    """What decides a raster's detections besides its pixels, as a hash.
+
+    The model card (weights' hashes, thresholds, outline offsets) and the code that tiles,
+    runs and merges. Cached detections are keyed on it with the imagery's hash.
+    """
+    from models import runtime
+
+    h = hashlib.sha256()
+    for f in (Path(card_path) if card_path else runtime.DEFAULT_CARD, Path(runtime.__file__),
+              Path(__file__)):
+        h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def iter_batches(tiles: list[Tile], n: int) -> Iterator[list[Tile]]:

@@ -30,6 +30,7 @@ from pipeline.detect import (
     TilingConfig,
     _Det,
     detect_raster,
+    detection_fingerprint,
     empty_detections,
     merge_detections,
     raster_coverage,
@@ -132,7 +133,8 @@ def detect_image(raster: str, model: Path | None, crs: Any, workdir: Path,
     detector = Detector(model)
     cfg = TilingConfig.for_detector(detector)
     frame = detect_raster(raster, detector, cfg, crs, progress=progress)
-    key = hashlib.sha1(f"{raster}|{detector.card.sha256}".encode()).hexdigest()[:12]
+    key = hashlib.sha1(f"{raster}|{detection_fingerprint(detector.card_path)}".encode()
+                       ).hexdigest()[:12]
     out = workdir / "detections" / f"{Path(raster).stem}-{key}.gpkg"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)

@@ -67,3 +67,18 @@ def test_detection_pulls_outlines_in_by_the_cards_offset(tiny_world, tmp_path):
         assert g.area - h.area == pytest.approx(0.5 * g.length, rel=0.25)
     others = plain[plain["class"] != "shed"].geometry.area.sum()
     assert inset[inset["class"] != "shed"].geometry.area.sum() == pytest.approx(others)
+
+
+def test_cached_detections_are_keyed_on_the_whole_card(tmp_path):
+    import json
+
+    from models.runtime import DEFAULT_CARD
+    from pipeline.detect import detection_fingerprint
+
+    card = json.loads(DEFAULT_CARD.read_text())
+    (tmp_path / "a.json").write_text(json.dumps(card))
+    card["class_score_thresholds"] = {"billboard": 0.4}  # same weights, other detections
+    (tmp_path / "b.json").write_text(json.dumps(card))
+    a, b = detection_fingerprint(tmp_path / "a.json"), detection_fingerprint(tmp_path / "b.json")
+    assert a != b and a == detection_fingerprint(tmp_path / "a.json")
+    assert detection_fingerprint(None) == detection_fingerprint(DEFAULT_CARD)
