@@ -13,6 +13,7 @@ import pandas as pd
 import rasterio
 import shapely
 import shapely.affinity
+from affine import Affine
 from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.features import geometry_mask, shapes
@@ -61,6 +62,8 @@ class DiffConfig:
         exg_relative: ... or below this share of the median index of the image's green
             parcels, whichever is higher (a green colour cast raises every pixel's index).
         dark_threshold: pixels darker than this (mean DN) are shadow, not cleared ground.
+        shadow_relative: ... and so are pixels darker than this share of the median brightness
+            of the image's green parcels (a tree's shadow on sunlit grass).
         vegetation_gsd_m: resolution at which green parcels are scanned for cleared ground.
 
     """
@@ -79,6 +82,7 @@ class DiffConfig:
     exg_threshold: float = 0.08
     exg_relative: float = 0.35
     dark_threshold: float = 45.0
+    shadow_relative: float = 0.6
     vegetation_gsd_m: float = 0.2
 
 
@@ -121,7 +125,8 @@ def cleared_ground(
                 keep_out = structures_ds.buffer(0.5)
             n_before = len(found)
             bounds = shapely.box(*ds.bounds)
-            views = []  # (parcel area, exg, usable pixels, transform), thresholded together
+            # (parcel area, exg, usable pixels, transform, brightness), thresholded together
+            views: list[tuple[BaseGeometry, np.ndarray, np.ndarray, Affine, np.ndarray]] = []
             for parcel in green.geometry:
                 if not parcel.intersects(bounds):
                     continue
@@ -139,15 +144,19 @@ def cleared_ground(
                 r, g, b = data
                 total = r + g + b + 1e-3
                 exg = (2 * g - r - b) / total
-                usable = (total / 3 > cfg.dark_threshold) & valid & ~geometry_mask(
-                    [area], shape_, t)
-                views.append((area, exg, usable, t))
+                inside = valid & ~geometry_mask([area], shape_, t)
+                views.append((area, exg, inside, t, total / 3))
+            # shadows are dark relative to the light of this image's green parcels
+            lit = [v[4][v[2]] for v in views]
+            light = float(np.median(np.concatenate(lit))) if sum(map(len, lit)) else 0.0
+            dark = max(cfg.dark_threshold, cfg.shadow_relative * light)
+            views = [(a, e, m & (b > dark), t, b) for a, e, m, t, b in views]
             # a colour cast (white balance, season) shifts the index: vegetation in this
             # image sets the bar, never below the configured one
             sample = [v[1][v[2]] for v in views]
             veg = float(np.median(np.concatenate(sample))) if sum(map(len, sample)) else 0.0
             threshold = max(cfg.exg_threshold, cfg.exg_relative * veg)
-            for area, exg, usable, t in views:
+            for area, exg, usable, t, _ in views:
                 shape_ = exg.shape
                 bare = (exg < threshold) & usable
                 if keep_out is not None and keep_out.intersects(area):
@@ -294,8 +303,8 @@ def extension_ground_contrast(violations: gpd.GeoDataFrame, detections: gpd.GeoD
                               registry: Registry) -> np.ndarray:
     """How each extension's excess differs in colour from the open ground just beyond it.
 
-    Extensions are illegal construction touching a permitted footprint; NaN for the rest and
-    where no open ground lies beside it (a rooftop shed).
+    Extensions are illegal construction touching a permitted footprint from outside; NaN for
+    the rest (a rooftop shed lies on its permitted roof) and where no open ground lies beside.
     """
     out = np.full(len(violations), np.nan)
     permits = registry.permitted_structures
@@ -308,6 +317,8 @@ def extension_ground_contrast(violations: gpd.GeoDataFrame, detections: gpd.GeoD
             if cat != "illegal_construction" or not src or not geom.buffer(0.5).intersects(
                     registry.permitted_union):
                 continue
+            if geom.intersection(registry.permitted_union).area > 0.5 * geom.area:
+                continue  # on a permitted roof (a rooftop shed), not an excess beyond it
             near = geom.buffer(3.0)
             taken = shapely.union_all(others.iloc[others.sindex.query(near, "intersects")].values)
             ground = near.difference(taken.buffer(0.5))
@@ -383,6 +394,21 @@ def _excess(geom: BaseGeometry, registry: Registry, cls: str, cfg: DiffConfig,
     return raw.intersection(_clean(raw, tol / 2).buffer(tol))
 
 
+def _is_permitted_building(geom: BaseGeometry, registry: Registry, iou: float = 0.7) -> bool:
+    """Whether an outline is that of a permitted building (IoU >= ``iou`` with its footprint).
+
+    A rooftop shed covers part of its roof, far below that.
+    """
+    permits = registry.permitted_structures
+    if len(permits) == 0:
+        return False
+    for j in permits.sindex.query(geom, predicate="intersects"):
+        if permits["kind"].iloc[j] == "building" and overlap_ratio(
+                geom, permits.geometry.iloc[j]) >= iou:
+            return True
+    return False
+
+
 def _locate(geom: BaseGeometry, registry: Registry) -> tuple[str | None, str, str]:
     parcels = registry.parcels
     idx = parcels.sindex.query(geom, predicate="intersects")
@@ -433,8 +459,11 @@ def diff_registry(
     for cls, score, source, geom, dE in zip(detections["class"], detections["score"],
                                             detections["source"], detections.geometry,
                                             contrast):
-        if cls == "shed" and dE < cfg.min_roof_contrast:
-            cls = "building"  # the same colour as the roof it lies on: a part of that roof
+        if cls == "shed" and (dE < cfg.min_roof_contrast or _is_permitted_building(geom,
+                                                                                  registry)):
+            # the same colour as the roof it lies on: a part of that roof; or the outline of a
+            # permitted building (the two structure classes blur around 100 m²): that building
+            cls = "building"
         category = None
         vgeom: BaseGeometry = Polygon()
         if cls == "billboard":

@@ -259,3 +259,42 @@ def test_an_outline_spilling_onto_the_yard_is_not_an_extension(registry, make_ge
     assert list(v.category) == ["illegal_construction"]
     assert v.area_m2[0] == pytest.approx(100.0, rel=0.05)
     assert len(find_violations(spilled, [str(path)], registry, DATE, DiffConfig())) == 0
+
+
+def test_a_rooftop_shed_by_the_roof_edge_is_not_taken_for_a_spill(registry, make_geotiff):
+    from pipeline.survey import find_violations
+
+    gsd = 0.1
+    img = np.full((3, 500, 1000), 120, np.uint8)  # the yard
+    img[:, :, 500:] = np.array((80, 130, 50), np.uint8)[:, None, None]  # the park
+    img[:, 200:400, 100:300] = np.array((200, 200, 205), np.uint8)[:, None, None]  # BP1's roof
+    # a shed on the roof, 1 m from its south edge, the yard's colour: the yard lies within 3 m
+    img[:, 300:390, 150:250] = 120
+    path = make_geotiff(1000, 500, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
+    shed = dets(("shed", box(X + 15, Y + 11, X + 25, Y + 20)))
+    shed["source"] = str(path)
+    v = find_violations(shed, [str(path)], registry, DATE, DiffConfig())
+    assert list(v.category) == ["illegal_construction"]
+    assert v.area_m2[0] == pytest.approx(90.0, rel=0.02)
+
+
+def test_a_shed_with_a_permitted_buildings_outline_is_that_building(registry):
+    building = box(X + 10.2, Y + 9.8, X + 30.1, Y + 30.3)  # BP1, seen as a "shed"
+    assert len(diff_registry(dets(("shed", building)), registry, DATE)) == 0
+    half = box(X + 10, Y + 10, X + 20, Y + 30)  # half the roof: a rooftop shed
+    assert len(diff_registry(dets(("shed", half)), registry, DATE)) == 1
+
+
+def test_a_trees_shadow_on_the_lawn_is_not_cleared_ground(registry, make_geotiff):
+    grass, soil = (150, 160, 80), (160, 135, 100)  # dry grass in full sun
+    gsd = 0.1
+    img = np.zeros((3, 500, 1000), np.uint8)
+    img[:] = np.array(grass, np.uint8)[:, None, None]
+    # a tree's shadow: half the lawn's light, lit by the blue sky (a low green index), yet
+    # above the absolute dark bar
+    img[:, 100:200, 600:700] = np.array((75, 78, 70), np.uint8)[:, None, None]
+    img[:, 300:380, 800:900] = np.array(soil, np.uint8)[:, None, None]  # and bare soil
+    path = make_geotiff(1000, 500, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
+    found = cleared_ground([str(path)], registry, None, DiffConfig())
+    assert len(found) == 1
+    assert found.geometry.iloc[0].area == pytest.approx(80.0, rel=0.1)
