@@ -265,7 +265,26 @@ def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
             top = max(members, key=lambda d: d.score)
             merged.append(_Det(top.cls, top.score, _polygonal(union), True, top.source,
                                views=len(members)))
-    return merged
+    return _one_class_per_outline(merged)
+
+
+def _one_class_per_outline(dets: list[_Det], iou: float = 0.7) -> list[_Det]:
+    """One structure the model saw twice, as two classes with one outline, keeps its best.
+
+    The classes of a structure (building, shed) blur around 100 m²; a shed on a roof has a
+    far smaller outline than its roof and is not touched.
+    """
+    if len(dets) < 2:
+        return dets
+    geoms = [d.geom for d in dets]
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    drop: set[int] = set()
+    for i, j in zip(left.tolist(), right.tolist()):
+        if i >= j or dets[i].cls == dets[j].cls or i in drop or j in drop:
+            continue
+        if overlap_ratio(geoms[i], geoms[j]) >= iou:
+            drop.add(min((i, j), key=lambda k: (dets[k].score, geoms[k].area)))
+    return [d for k, d in enumerate(dets) if k not in drop]
 
 
 def _polygonal(g: BaseGeometry) -> Polygon:

@@ -82,6 +82,16 @@ def test_a_low_scoring_billboard_must_look_like_a_board():
     assert not looks_like_board(box(0, 0, 0, 0))
 
 
+def test_one_structure_seen_as_two_classes_keeps_the_better_one():
+    yard_shed = box(2.0, 31.0, 8.0, 36.0)
+    twice = [_Det(1, 0.8, yard_shed, False), _Det(0, 0.6, yard_shed.buffer(0.1), False)]
+    merged = merge_detections(twice)
+    assert [(d.cls, d.score) for d in merged] == [(1, 0.8)]
+    roof, rooftop_shed = box(2.0, 31.0, 8.0, 37.0), box(3.0, 32.0, 5.0, 34.0)
+    both = [_Det(0, 0.9, roof, False), _Det(1, 0.7, rooftop_shed, False)]
+    assert len(merge_detections(both)) == 2
+
+
 def test_a_lone_view_cut_by_its_tile_edge_is_unconfirmed():
     building = box(6.5, 25.5, 11.5, 30.5)
     pieces = [_piece(t, building) for t in _tiles() if box(*_bounds(t)).intersects(building)
