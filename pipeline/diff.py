@@ -48,6 +48,10 @@ class DiffConfig:
             image; one that does not is a flat surface (water, a soil or asphalt lot, paving).
         max_shadow_ratio: ... and at most this strong: ground far darker on that side than
             the buildings' shadows is water or asphalt beside a flat surface, not a shadow.
+        shadow_unreadable_ratio: a shadow only darkens; below this (the shadow side clearly
+            brighter than the sunlit sides: a car or a lawn edge beside a shed) the ground
+            differs around the structure and the test cannot tell. A structure the model saw
+            consistently is then kept; one its neighbouring tiles did not see is not.
         min_ground_contrast: the excess of an extension must differ from the open ground
             beside it by at least this colour difference (ΔE); an excess that looks like
             that ground is an outline spilling onto it.
@@ -77,6 +81,7 @@ class DiffConfig:
     min_roof_contrast: float = 6.0
     min_shadow_ratio: float = 0.55
     max_shadow_ratio: float = 2.0
+    shadow_unreadable_ratio: float = -0.25
     min_ground_contrast: float = 12.0
     shadow_check_m2: float = 8.0
     exg_threshold: float = 0.08

@@ -196,16 +196,21 @@ def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], regist
     looked at again through a tile centred on them first (their outline decides the case),
     and so are lone views cut by a tile's edge (the centred view decides whether they exist).
     """
+    # lone views their neighbouring tiles did not see (kept even once a centred view saw them)
+    doubt = (detections["unconfirmed"].astype(bool).to_numpy() if "unconfirmed" in detections
+             else np.zeros(len(detections), bool))
+    detections = detections.assign(doubted=doubt)
     if detector is not None and len(detections):
         look = extension_candidates(detections, registry, cfg)
-        doubt = (list(detections["unconfirmed"].astype(bool)) if "unconfirmed" in detections
-                 else [False] * len(detections))
-        if any(look) or any(doubt):
+        if any(look) or doubt.any():
             detections = second_look(detections, look, detector,
-                                     TilingConfig.for_detector(detector), verify=doubt)
+                                     TilingConfig.for_detector(detector), verify=list(doubt))
     if len(detections):  # a "structure" with no shadow is a flat surface: not a structure
         standing = shadow_evidence(detections, registry, cfg)
         flat = (standing < cfg.min_shadow_ratio) | (standing > cfg.max_shadow_ratio)
+        # the ground differs around it: unreadable, and a consistent view is kept
+        unreadable = standing < cfg.shadow_unreadable_ratio
+        flat &= ~(unreadable & ~detections["doubted"].to_numpy(bool))
         detections = detections[~flat].reset_index(drop=True)
     structures = shapely.union_all(detections.geometry) if len(detections) else None
     cleared = cleared_ground(list(rasters), registry, structures, cfg)

@@ -206,6 +206,12 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
     for b in permitted:
         building(*b)
     building(85, 30, 93, 38)                 # an unpermitted shed, standing
+    r, c = px(84, 5, 92, 13)
+    img[:, r, c] = 45                        # dark asphalt, and on it a shed (its shadow
+    r, c = px(83, 7, 86, 11)                 # lost on the asphalt) with a white car parked
+    img[:, r, c] = 235                       # on its shadow side
+    r, c = px(86, 7, 90, 11)
+    img[:, r, c] = 180
     r, c = px(20, 30, 32, 42)
     img[:, r, c] = 90                        # a flat asphalt lot, no shadow
     r, c = px(40, 38, 60, 50)
@@ -235,6 +241,17 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
     s = shadow_evidence(d, reg, DiffConfig())
     assert s[0] > 0.8 and s[1] < 0.2 and np.isnan(s[2])
     assert s[3] < 0.2 and np.isnan(s[4])
+
+    from pipeline.survey import find_violations
+
+    parked = dets(("shed", box(X + 86, Y + 7, X + 90, Y + 11)),
+                  ("building", box(X + 20, Y + 30, X + 32, Y + 42)))
+    parked["source"] = str(path)
+    assert shadow_evidence(parked, reg, DiffConfig())[0] < DiffConfig().shadow_unreadable_ratio
+    v = find_violations(parked, [str(path)], reg, DATE, DiffConfig())
+    assert list(v.object_class) == ["shed"]  # unreadable shadow: kept; the flat lot: dropped
+    parked["unconfirmed"] = [True, False]  # ... unless its neighbouring tiles did not see it
+    assert len(find_violations(parked, [str(path)], reg, DATE, DiffConfig())) == 0
 
 
 def test_an_outline_spilling_onto_the_yard_is_not_an_extension(registry, make_geotiff):
