@@ -325,6 +325,11 @@ def looks_like_board(geom: BaseGeometry) -> bool:
     return depth <= BOARD_MAX_DEPTH_M and length >= BOARD_MIN_ASPECT * max(depth, 1e-9)
 
 
+def _same_kind(a: str, b: str) -> bool:
+    """One class, or both structures."""
+    return a == b or {a, b} <= {"building", "shed"}
+
+
 def detection_fingerprint(card_path: Path | str | None) -> str:
     """What decides a raster's detections besides its pixels, as a hash.
 
@@ -449,6 +454,7 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
     their ``source`` raster; geometries are in the frame's CRS.
     """
     geoms = list(detections.geometry)
+    classes = list(detections["class"])
     checks = list(verify) if verify is not None else [False] * len(geoms)
     cut = (list(detections["cut"].astype(bool)) if "cut" in detections
            else [True] * len(geoms))
@@ -490,14 +496,15 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
             views = [(names[d.cls], d.geom) for d in _to_dets(raw, tile, cfg.min_area_m2)]
             if checks[i]:
                 # a piece cut by its tile's edge is part of what the centred view sees; a
-                # whole view must have the outline the centred view sees
-                seen = [v for c, v in views if c == cls and (
+                # whole view must have the outline the centred view sees. Its class is the
+                # centred view's (building and shed blur around 100 m²).
+                seen = [(c, v) for c, v in views if _same_kind(c, cls) and (
                     v.intersection(g).area >= 0.5 * g.area if cut[i]
                     else overlap_ratio(v, g) >= 0.5)]
                 if not seen:
                     dropped.add(i)
                     continue
-                agreed = max(seen, key=lambda v: overlap_ratio(v, g))
+                classes[i], agreed = max(seen, key=lambda cv: overlap_ratio(cv[1], g))
             else:
                 same = [v for c, v in views if c == cls and overlap_ratio(v, g) >= 0.5]
                 if not same:
@@ -510,6 +517,7 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
             geoms[i] = agreed
     out = detections.set_geometry(gpd.GeoSeries(geoms, index=detections.index,
                                                 crs=detections.crs))
+    out["class"] = classes
     if "unconfirmed" in out:  # what the centred view saw is confirmed
         seen_again = [checks[i] and i not in dropped for i in range(len(out))]
         out["unconfirmed"] = out["unconfirmed"].astype(bool) & ~np.array(seen_again, bool)

@@ -50,8 +50,10 @@ class DiffConfig:
             the buildings' shadows is water or asphalt beside a flat surface, not a shadow.
         shadow_unreadable_ratio: a shadow only darkens; below this (the shadow side clearly
             brighter than the sunlit sides: a car or a lawn edge beside a shed) the ground
-            differs around the structure and the test cannot tell. A structure the model saw
-            consistently is then kept; one its neighbouring tiles did not see is not.
+            differs around the structure and the test cannot tell. A small structure (below
+            ``shadow_unreadable_m2``) the model saw consistently is then kept; one its
+            neighbouring tiles did not see is not, nor a large one (a car cannot hide the
+            shadow along a long side).
         min_ground_contrast: the excess of an extension must differ from the open ground
             beside it by at least this colour difference (ΔE); an excess that looks like
             that ground is an outline spilling onto it.
@@ -82,12 +84,13 @@ class DiffConfig:
     min_shadow_ratio: float = 0.55
     max_shadow_ratio: float = 2.0
     shadow_unreadable_ratio: float = -0.25
+    shadow_unreadable_m2: float = 100.0
     min_ground_contrast: float = 12.0
     shadow_check_m2: float = 8.0
     exg_threshold: float = 0.08
     exg_relative: float = 0.35
     dark_threshold: float = 45.0
-    shadow_relative: float = 0.6
+    shadow_relative: float = 0.7
     vegetation_gsd_m: float = 0.2
 
 

@@ -209,7 +209,8 @@ def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], regist
         standing = shadow_evidence(detections, registry, cfg)
         flat = (standing < cfg.min_shadow_ratio) | (standing > cfg.max_shadow_ratio)
         # the ground differs around it: unreadable, and a consistent view is kept
-        unreadable = standing < cfg.shadow_unreadable_ratio
+        unreadable = (standing < cfg.shadow_unreadable_ratio) & (
+            detections.geometry.area.to_numpy() < cfg.shadow_unreadable_m2)
         flat &= ~(unreadable & ~detections["doubted"].to_numpy(bool))
         detections = detections[~flat].reset_index(drop=True)
     structures = shapely.union_all(detections.geometry) if len(detections) else None

@@ -150,8 +150,10 @@ def test_the_centred_view_decides_whether_a_doubtful_detection_exists(tiny_world
         {"class": ["shed"], "score": [0.6], "source": [ortho], "unconfirmed": [True]},
         geometry=[ghost], crs=found.crs)], ignore_index=True)
     frame["unconfirmed"] = True
+    frame.loc[0, "class"] = "building"  # a lone view that called a shed a building
     again = second_look(frame, [False] * len(frame), det, cfg, verify=[True] * len(frame))
     assert len(again) == len(real)  # the ghost is gone, the sheds stay
     assert not again["unconfirmed"].any()
+    assert list(again["class"]) == ["shed"] * len(real)  # the centred view's class
     for g in again.geometry:
         assert any(overlap_ratio(g, f) > 0.5 for f in found.geometry.iloc[real])
