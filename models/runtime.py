@@ -91,7 +91,7 @@ class Detector:
                                                  providers=["CPUExecutionProvider"])
         return self._session
 
-    def _predict_onnx_one(self, rgb: np.ndarray) -> list[RawDetection]:
+    def _predict_onnx_one(self, rgb: np.ndarray, floor: float | None = None) -> list[RawDetection]:
         """One tile through the ONNX session, with ultralytics' own NMS and mask decoding."""
         import torch
         from ultralytics.utils.nms import non_max_suppression
@@ -101,9 +101,11 @@ class Detector:
         x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
         out0, protos = sess.run(None, {sess.get_inputs()[0].name: x})
         with torch.inference_mode():
-            pred = non_max_suppression(torch.from_numpy(out0), self.card.min_score,
+            pred = non_max_suppression(torch.from_numpy(out0), floor or self.card.min_score,
                                        self.card.iou_threshold, nc=len(self.classes))[0]
-            pred = pred[torch.from_numpy(self._passes(pred[:, 5].tolist(), pred[:, 4].tolist()))]
+            if floor is None:
+                keep = self._passes(pred[:, 5].tolist(), pred[:, 4].tolist())
+                pred = pred[torch.from_numpy(keep)]
             if not len(pred):
                 return []
             masks = process_mask_native(torch.from_numpy(protos[0]), pred[:, 6:], pred[:, :4],
@@ -121,26 +123,31 @@ class Detector:
         """Class names in index order."""
         return self.card.classes
 
-    def predict(self, tiles_rgb: list[np.ndarray]) -> list[list[RawDetection]]:
-        """Segment a batch of ``imgsz`` x ``imgsz`` RGB tiles (HWC uint8)."""
+    def predict(self, tiles_rgb: list[np.ndarray],
+                floor: float | None = None) -> list[list[RawDetection]]:
+        """Segment a batch of ``imgsz`` x ``imgsz`` RGB tiles (HWC uint8).
+
+        Each class keeps to its card threshold; with ``floor``, every detection scoring at
+        least ``floor`` is returned instead (to confirm what another view already found).
+        """
         if not tiles_rgb:
             return []
         imgsz = self.card.imgsz
         onnx = self.runtime.startswith("onnx")  # onnx (float) or onnx-int8
         if onnx and all(t.shape == (imgsz, imgsz, 3) for t in tiles_rgb):
             if self.workers == 1 or len(tiles_rgb) == 1:
-                return [self._predict_onnx_one(t) for t in tiles_rgb]
+                return [self._predict_onnx_one(t, floor) for t in tiles_rgb]
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="skypatrol-seg")
-            return list(self._pool.map(self._predict_onnx_one, tiles_rgb))
+            return list(self._pool.map(lambda t: self._predict_onnx_one(t, floor), tiles_rgb))
         bgr = [rgb_to_bgr(t) for t in tiles_rgb]
         batch = 1 if onnx else len(bgr)
         results: list[Any] = []
         for i in range(0, len(bgr), batch):
             results.extend(self.model.predict(
-                bgr[i:i + batch], imgsz=imgsz, conf=self.card.min_score,
+                bgr[i:i + batch], imgsz=imgsz, conf=floor or self.card.min_score,
                 iou=self.card.iou_threshold, retina_masks=True, verbose=False, device="cpu",
             ))
         out: list[list[RawDetection]] = []
@@ -150,7 +157,8 @@ class Detector:
                 masks = res.masks.data.cpu().numpy() > 0.5
                 cls = res.boxes.cls.cpu().numpy().astype(int)
                 conf = res.boxes.conf.cpu().numpy()
-                keep = self._passes(cls.tolist(), conf.tolist())
+                keep = (self._passes(cls.tolist(), conf.tolist()) if floor is None
+                        else conf >= floor)
                 for k in np.flatnonzero(keep):
                     dets.append(RawDetection(int(cls[k]), float(conf[k]), masks[k]))
             out.append(dets)

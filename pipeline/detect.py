@@ -446,9 +446,10 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
 
     ``verify``: detections whose existence is in doubt (a lone view that the neighbouring
     tiles, looking at the same ground, did not see). The centred view decides: what it does
-    not find is dropped (a piece ``cut`` by its tile's edge must lie at least half inside
-    what the centred view finds, a whole view must have its outline, IoU >= 0.5); what it
-    finds takes its outline, the one view that saw the whole structure.
+    not find, from the lowest score any class needs, is dropped (a piece ``cut`` by its
+    tile's edge must lie at least half inside what the centred view finds, a whole view must
+    have its outline, IoU >= 0.5); what it finds takes its outline, the one view that saw the
+    whole structure, and its class.
 
     Structures larger than most of a tile keep their first outline. ``detections`` carry
     their ``source`` raster; geometries are in the frame's CRS.
@@ -488,12 +489,15 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
             if img is not None:
                 looks.append((i, cls, g, geom, ds.crs, tile, img))
     names = detector.classes
+    card = detector.card
     dropped: set[int] = set()
     for k in range(0, len(looks), cfg.batch):
         chunk = looks[k:k + cfg.batch]
+        # what a view already found, the centred view confirms from the lowest class threshold
         for (i, cls, g, geom, crs, tile, _), raw in zip(chunk, detector.predict(
-                [c[-1] for c in chunk])):
-            views = [(names[d.cls], d.geom) for d in _to_dets(raw, tile, cfg.min_area_m2)]
+                [c[-1] for c in chunk], floor=card.min_score)):
+            views = [(names[d.cls], d.geom) for d in _to_dets(raw, tile, cfg.min_area_m2)
+                     if checks[i] or d.score >= card.threshold(names[d.cls])]
             if checks[i]:
                 # a piece cut by its tile's edge is part of what the centred view sees; a
                 # whole view must have the outline the centred view sees. Its class is the
