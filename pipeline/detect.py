@@ -496,19 +496,21 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
         # what a view already found, the centred view confirms from the lowest class threshold
         for (i, cls, g, geom, crs, tile, _), raw in zip(chunk, detector.predict(
                 [c[-1] for c in chunk], floor=card.min_score)):
-            views = [(names[d.cls], d.geom) for d in _to_dets(raw, tile, cfg.min_area_m2)
-                     if checks[i] or d.score >= card.threshold(names[d.cls])]
+            dets = [d for d in _to_dets(raw, tile, cfg.min_area_m2)
+                    if checks[i] or d.score >= card.threshold(names[d.cls])]
+            views = [(names[d.cls], d.geom) for d in dets]
             if checks[i]:
                 # a piece cut by its tile's edge is part of what the centred view sees; a
                 # whole view must have the outline the centred view sees. Its class is the
                 # centred view's (building and shed blur around 100 m²).
-                seen = [(c, v) for c, v in views if _same_kind(c, cls) and (
-                    v.intersection(g).area >= 0.5 * g.area if cut[i]
-                    else overlap_ratio(v, g) >= 0.5)]
+                seen = [d for d in dets if _same_kind(names[d.cls], cls) and (
+                    d.geom.intersection(g).area >= 0.5 * g.area if cut[i]
+                    else overlap_ratio(d.geom, g) >= 0.5)]
                 if not seen:
                     dropped.add(i)
                     continue
-                classes[i], agreed = max(seen, key=lambda cv: overlap_ratio(cv[1], g))
+                best = max(seen, key=lambda d: d.score)  # the class it is surest of
+                classes[i], agreed = names[best.cls], best.geom
             else:
                 same = [v for c, v in views if c == cls and overlap_ratio(v, g) >= 0.5]
                 if not same:
