@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -59,8 +60,9 @@ class DiffConfig:
             that ground is an outline spilling onto it.
         shadow_check_m2: structures smaller than this are not held to the shadow test.
         min_roof_contrast: a shed detected on a permitted building's roof must differ from
-            the roof around it by at least this colour difference (CIE76 ΔE); one that does
-            not is a part of the roof (a corrugated warehouse roof looks like a shed).
+            the roof around it by at least this colour difference (CIE76 ΔE), or cast a
+            shadow on it; one that does neither is a part of the roof (a corrugated warehouse
+            roof looks like a shed).
         billboard_permit_radius_m: a licence counts for a board within this distance.
         min_green_m2: green-space loss below this is not reported.
         exg_threshold: excess-green index ((2G - R - B) / (R + G + B)) below which a pixel
@@ -230,7 +232,7 @@ def _side_brightness(ds: rasterio.io.DatasetReader, poly: BaseGeometry,
 
 
 def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
-                    cfg: DiffConfig) -> np.ndarray:
+                    cfg: DiffConfig, only: Sequence[bool] | None = None) -> np.ndarray:
     """How strongly each unpermitted structure casts a shadow, relative to registered ones.
 
     1 means like the registered buildings in the same image, 0 no shadow, NaN not tested.
@@ -238,7 +240,8 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
     a structure is tested by the darkness of that side against the opposite one. Images with
     no registered building in view, or no shadows to speak of (overcast, noon), are not
     tested; neither are structures smaller than ``shadow_check_m2``, nor those touching a
-    permitted footprint unless they are large (200 m²) and lie mostly off permits.
+    permitted footprint unless they are large (200 m²) and lie mostly off permits. With
+    ``only``, exactly the detections it marks are tested (a shed on a roof).
     """
     out = np.full(len(detections), np.nan)
     permits = registry.permitted_structures
@@ -253,7 +256,10 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
             continue
         # off every permit; or a large blob mostly off them that merely touches one (a lot
         # around a permitted shed), while an annex beside its permitted host is not tested
-        if not geom.intersects(any_permit) or (
+        if only is not None:
+            if only[i]:
+                todo.setdefault(str(src), []).append(i)
+        elif not geom.intersects(any_permit) or (
                 geom.area >= 200.0 and geom.intersection(any_permit).area < 0.5 * geom.area):
             todo.setdefault(str(src), []).append(i)
     with rgb_sources() as open_rgb:

@@ -215,7 +215,12 @@ def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], regist
         detections = detections[~flat].reset_index(drop=True)
     structures = shapely.union_all(detections.geometry) if len(detections) else None
     cleared = cleared_ground(list(rasters), registry, structures, cfg)
-    detections = detections.assign(roof_contrast=roof_contrast(detections, registry))
+    contrast = roof_contrast(detections, registry)
+    alike = (contrast < cfg.min_roof_contrast) & (detections["class"] == "shed").to_numpy()
+    if alike.any():  # a shed the roof's colour that casts a shadow on it stands on it
+        cast = shadow_evidence(detections, registry, cfg, only=list(alike))
+        contrast[alike & (cast >= cfg.min_shadow_ratio) & (cast <= cfg.max_shadow_ratio)] = np.nan
+    detections = detections.assign(roof_contrast=contrast)
     both = pd.concat([detections, cleared], ignore_index=True) if len(cleared) else detections
     both = gpd.GeoDataFrame(both, geometry="geometry", crs=registry.crs)
     found = diff_registry(both, registry, date, cfg)

@@ -253,6 +253,18 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
     parked["unconfirmed"] = [True, False]  # ... unless its neighbouring tiles did not see it
     assert len(find_violations(parked, [str(path)], reg, DATE, DiffConfig())) == 0
 
+    # a shed the colour of the roof it stands on: a part of the roof, unless it casts a
+    # shadow on it
+    r, c = px(33, 13, 35, 19)
+    img[:, r, c] = 60                        # the shed's shadow, on B1's roof
+    standing = make_geotiff(w, h, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img,
+                            name="standing.tif")
+    for source, found in ((path, 0), (standing, 1)):
+        shed = dets(("shed", box(X + 35, Y + 13, X + 38, Y + 19)))
+        shed["source"] = str(source)
+        v = find_violations(shed, [str(source)], reg, DATE, DiffConfig())
+        assert len(v) == found
+
 
 def test_an_outline_spilling_onto_the_yard_is_not_an_extension(registry, make_geotiff):
     from pipeline.survey import find_violations
