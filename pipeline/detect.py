@@ -437,7 +437,8 @@ def raster_coverage(path: str, out_crs: CRS | str) -> BaseGeometry:
 
 
 def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: Detector,
-                cfg: TilingConfig, verify: Sequence[bool] | None = None) -> gpd.GeoDataFrame:
+                cfg: TilingConfig, verify: Sequence[bool] | None = None,
+                centre_on: Sequence[BaseGeometry | None] | None = None) -> gpd.GeoDataFrame:
     """Look again at chosen detections through a centred tile.
 
     ``which``: a mask can bleed past a roof into its predicted box; a centred view sees other
@@ -451,7 +452,8 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
     have its outline, IoU >= 0.5); what it finds takes its outline, the one view that saw the
     whole structure, and its class.
 
-    Structures larger than most of a tile keep their first outline. ``detections`` carry
+    Structures larger than most of a tile keep their first outline. ``centre_on`` centres a
+    detection's tile on another geometry (the part of it in question). ``detections`` carry
     their ``source`` raster; geometries are in the frame's CRS.
     """
     geoms = list(detections.geometry)
@@ -475,6 +477,9 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
                     CRS.from_user_input(detections.crs):
                 g = gpd.GeoSeries([geom], crs=detections.crs).to_crs(ds.crs)[0]
             c = g.centroid
+            if centre_on is not None and (at := centre_on[i]) is not None and not at.is_empty:
+                c = at.centroid if g is geom else gpd.GeoSeries(
+                    [at], crs=detections.crs).to_crs(ds.crs)[0].centroid
             win = rasterio.windows.from_bounds(c.x - size_m / 2, c.y - size_m / 2,
                                                c.x + size_m / 2, c.y + size_m / 2, ds.transform)
             try:

@@ -390,6 +390,12 @@ def extension_candidates(detections: gpd.GeoDataFrame, registry: Registry,
     return out
 
 
+def extension_excess(geom: BaseGeometry, registry: Registry, cls: str,
+                     cfg: DiffConfig) -> BaseGeometry:
+    """What of a structure lies beyond the permits of its kind, less outline noise."""
+    return _excess(geom, registry, cls, cfg)
+
+
 def _excess(geom: BaseGeometry, registry: Registry, cls: str, cfg: DiffConfig,
             at_least: float = 0.0) -> BaseGeometry:
     """What of a structure lies beyond the permits of its kind, less outline noise.

@@ -41,6 +41,7 @@ from pipeline.diff import (
     cleared_ground,
     diff_registry,
     extension_candidates,
+    extension_excess,
     extension_ground_contrast,
     roof_contrast,
     shadow_evidence,
@@ -202,9 +203,17 @@ def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], regist
     detections = detections.assign(doubted=doubt)
     if detector is not None and len(detections):
         look = extension_candidates(detections, registry, cfg)
+        tiling = TilingConfig.for_detector(detector)
         if any(look) or doubt.any():
-            detections = second_look(detections, look, detector,
-                                     TilingConfig.for_detector(detector), verify=list(doubt))
+            detections = second_look(detections, look, detector, tiling, verify=list(doubt))
+        # a doubted view now has its centred view's outline: where that would extend a
+        # permitted structure, a third view centred on the excess must agree with it
+        again = [d and e for d, e in zip(detections["doubted"],
+                                         extension_candidates(detections, registry, cfg))]
+        if any(again):
+            at = [extension_excess(g, registry, c, cfg) if a else None
+                  for a, c, g in zip(again, detections["class"], detections.geometry)]
+            detections = second_look(detections, again, detector, tiling, centre_on=at)
     if len(detections):  # a "structure" with no shadow is a flat surface: not a structure
         standing = shadow_evidence(detections, registry, cfg)
         flat = (standing < cfg.min_shadow_ratio) | (standing > cfg.max_shadow_ratio)
