@@ -450,7 +450,7 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
     not find, from the lowest score any class needs, is dropped (a piece ``cut`` by its
     tile's edge must lie at least half inside what the centred view finds, a whole view must
     have its outline, IoU >= 0.5); what it finds takes its outline, the one view that saw the
-    whole structure, and its class.
+    whole structure, and its class (unless another detection already has that outline).
 
     Structures larger than most of a tile keep their first outline. ``centre_on`` centres a
     detection's tile on another geometry (the part of it in question). ``detections`` carry
@@ -526,6 +526,19 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
             if g is not geom:
                 agreed = gpd.GeoSeries([agreed], crs=crs).to_crs(detections.crs)[0]
             geoms[i] = agreed
+    # a confirmed view that took its centred view's outline may now be a structure the
+    # survey already has (seen whole by other tiles): one structure, one detection
+    kept = [i for i in range(len(geoms)) if i not in dropped]
+    tree = shapely.STRtree([geoms[i] for i in kept])
+    for i in kept:
+        if not checks[i]:
+            continue
+        for j in tree.query(geoms[i], predicate="intersects"):
+            o = kept[int(j)]
+            if o != i and o not in dropped and _same_kind(classes[o], classes[i]) \
+                    and overlap_ratio(geoms[o], geoms[i]) >= 0.5:
+                dropped.add(i)
+                break
     out = detections.set_geometry(gpd.GeoSeries(geoms, index=detections.index,
                                                 crs=detections.crs))
     out["class"] = classes

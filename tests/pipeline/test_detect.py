@@ -149,6 +149,13 @@ def test_the_centred_view_decides_whether_a_doubtful_detection_exists(tiny_world
     frame = pd.concat([found.iloc[real], gpd.GeoDataFrame(
         {"class": ["shed"], "score": [0.6], "source": [ortho], "unconfirmed": [True]},
         geometry=[ghost], crs=found.crs)], ignore_index=True)
+    # and a piece of the first shed that one tile saw, cut by its edge: once confirmed it has
+    # the shed's outline, a structure the survey already has
+    first = found.geometry.iloc[real[0]]
+    x0, y0, x1, y1 = first.bounds
+    piece = found.iloc[[real[0]]].set_geometry([first.intersection(box(x0, y0, (x0 + x1) / 2,
+                                                                        y1))], crs=found.crs)
+    frame = pd.concat([frame, piece.assign(cut=True)], ignore_index=True)
     frame["unconfirmed"] = True
     frame.loc[0, "class"] = "building"  # a lone view that called a shed a building
     again = second_look(frame, [False] * len(frame), det, cfg, verify=[True] * len(frame))
