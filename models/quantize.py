@@ -54,8 +54,9 @@ def _tensor(path: Path, imgsz: int) -> np.ndarray:
         raise ValueError(f"{path}: not a readable image")
     if img.shape[:2] != (imgsz, imgsz):
         img = cv2.resize(img, (imgsz, imgsz), interpolation=cv2.INTER_AREA)
-    rgb = img[:, :, ::-1]
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+    from models.runtime import model_input
+
+    return model_input(img[:, :, ::-1])
 
 
 def quantize_onnx(onnx_path: Path | str, images: Sequence[Path], out_path: Path | str,

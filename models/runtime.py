@@ -37,6 +37,11 @@ def rgb_to_bgr(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
+def model_input(rgb: np.ndarray) -> np.ndarray:
+    """An HWC RGB uint8 tile as the exported model takes it: NCHW float32 in [0, 1]."""
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+
+
 def chw_to_hwc(chw: np.ndarray) -> np.ndarray:
     """Rasterio's CHW band order to HWC."""
     return np.ascontiguousarray(np.moveaxis(chw, 0, 2))
@@ -98,7 +103,7 @@ class Detector:
         from ultralytics.utils.ops import process_mask_native
 
         sess = self._onnx()
-        x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+        x = model_input(rgb)
         out0, protos = sess.run(None, {sess.get_inputs()[0].name: x})
         with torch.inference_mode():
             pred = non_max_suppression(torch.from_numpy(out0), floor or self.card.min_score,

@@ -160,7 +160,6 @@ class _Det:
     cut: bool  # touches an inner tile edge: possibly only part of the object
     source: str = ""  # the image it came from (when merging across images)
     core: BaseGeometry | None = None  # where its tile is the most central view (None: all)
-    views: int = 1  # tile views merged into it
     #: a lone view that its neighbours, looking at the same ground, did not see
     unconfirmed: bool = False
 
@@ -256,15 +255,13 @@ def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
             # a whole view smaller than the cut pieces means the structure is bigger than it
             union = _stitch(members)
             if union.area > best.geom.area * 1.25 and any(d.cut for d in members):
-                merged.append(_Det(best.cls, best.score, _polygonal(union), False, best.source,
-                                   views=len(members)))
+                merged.append(_Det(best.cls, best.score, _polygonal(union), False, best.source))
             else:
-                merged.append(replace(best, views=len(members), unconfirmed=False))
+                merged.append(replace(best, unconfirmed=False))
         else:
             union = _stitch(members)
             top = max(members, key=lambda d: d.score)
-            merged.append(_Det(top.cls, top.score, _polygonal(union), True, top.source,
-                               views=len(members)))
+            merged.append(_Det(top.cls, top.score, _polygonal(union), True, top.source))
     return _one_class_per_outline(merged)
 
 
@@ -274,17 +271,21 @@ def _one_class_per_outline(dets: list[_Det], iou: float = 0.7) -> list[_Det]:
     The classes of a structure (building, shed) blur around 100 m²; a shed on a roof has a
     far smaller outline than its roof and is not touched.
     """
-    if len(dets) < 2:
-        return dets
     geoms = [d.geom for d in dets]
-    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     drop: set[int] = set()
-    for i, j in zip(left.tolist(), right.tolist()):
-        if i >= j or dets[i].cls == dets[j].cls or i in drop or j in drop:
-            continue
-        if overlap_ratio(geoms[i], geoms[j]) >= iou:
+    for i, j in _same_outline_pairs(geoms, iou):
+        if dets[i].cls != dets[j].cls and i not in drop and j not in drop:
             drop.add(min((i, j), key=lambda k: (dets[k].score, geoms[k].area)))
     return [d for k, d in enumerate(dets) if k not in drop]
+
+
+def _same_outline_pairs(geoms: Sequence[BaseGeometry], iou: float) -> list[tuple[int, int]]:
+    """Index pairs ``i < j`` of outlines that overlap at IoU >= ``iou``."""
+    if len(geoms) < 2:
+        return []
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    return [(i, j) for i, j in zip(left.tolist(), right.tolist())
+            if i < j and overlap_ratio(geoms[i], geoms[j]) >= iou]
 
 
 def _polygonal(g: BaseGeometry) -> Polygon:
@@ -503,7 +504,6 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
                 [c[-1] for c in chunk], floor=card.min_score)):
             dets = [d for d in _to_dets(raw, tile, cfg.min_area_m2)
                     if checks[i] or d.score >= card.threshold(names[d.cls])]
-            views = [(names[d.cls], d.geom) for d in dets]
             if checks[i]:
                 # a piece cut by its tile's edge is part of what the centred view sees; a
                 # whole view must have the outline the centred view sees. Its class is the
@@ -517,7 +517,8 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
                 best = max(seen, key=lambda d: d.score)  # the class it is surest of
                 classes[i], agreed = names[best.cls], best.geom
             else:
-                same = [v for c, v in views if c == cls and overlap_ratio(v, g) >= 0.5]
+                same = [d.geom for d in dets
+                        if names[d.cls] == cls and overlap_ratio(d.geom, g) >= 0.5]
                 if not same:
                     continue
                 agreed = _polygonal(g.intersection(max(same, key=lambda v: overlap_ratio(v, g))))
@@ -529,16 +530,14 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
     # a confirmed view that took its centred view's outline may now be a structure the
     # survey already has (seen whole by other tiles): one structure, one detection
     kept = [i for i in range(len(geoms)) if i not in dropped]
-    tree = shapely.STRtree([geoms[i] for i in kept])
-    for i in kept:
-        if not checks[i]:
+    for a, b in _same_outline_pairs([geoms[i] for i in kept], 0.5):
+        i, o = kept[a], kept[b]
+        if not _same_kind(classes[i], classes[o]) or i in dropped or o in dropped:
             continue
-        for j in tree.query(geoms[i], predicate="intersects"):
-            o = kept[int(j)]
-            if o != i and o not in dropped and _same_kind(classes[o], classes[i]) \
-                    and overlap_ratio(geoms[o], geoms[i]) >= 0.5:
-                dropped.add(i)
-                break
+        if checks[i]:
+            dropped.add(i)
+        elif checks[o]:
+            dropped.add(o)
     out = detections.set_geometry(gpd.GeoSeries(geoms, index=detections.index,
                                                 crs=detections.crs))
     out["class"] = classes

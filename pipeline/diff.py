@@ -232,7 +232,7 @@ def _side_brightness(ds: rasterio.io.DatasetReader, poly: BaseGeometry,
 
 
 def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
-                    cfg: DiffConfig, only: Sequence[bool] | None = None) -> np.ndarray:
+                    cfg: DiffConfig, also: Sequence[bool] | None = None) -> np.ndarray:
     """How strongly each unpermitted structure casts a shadow, relative to registered ones.
 
     1 means like the registered buildings in the same image, 0 no shadow, NaN not tested.
@@ -240,8 +240,8 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
     a structure is tested by the darkness of that side against the opposite one. Images with
     no registered building in view, or no shadows to speak of (overcast, noon), are not
     tested; neither are structures smaller than ``shadow_check_m2``, nor those touching a
-    permitted footprint unless they are large (200 m²) and lie mostly off permits. With
-    ``only``, exactly the detections it marks are tested (a shed on a roof).
+    permitted footprint unless they are large (200 m²) and lie mostly off permits. The
+    detections ``also`` marks are tested as well (a shed on a permitted roof).
     """
     out = np.full(len(detections), np.nan)
     permits = registry.permitted_structures
@@ -256,10 +256,7 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
             continue
         # off every permit; or a large blob mostly off them that merely touches one (a lot
         # around a permitted shed), while an annex beside its permitted host is not tested
-        if only is not None:
-            if only[i]:
-                todo.setdefault(str(src), []).append(i)
-        elif not geom.intersects(any_permit) or (
+        if (also is not None and also[i]) or not geom.intersects(any_permit) or (
                 geom.area >= 200.0 and geom.intersection(any_permit).area < 0.5 * geom.area):
             todo.setdefault(str(src), []).append(i)
     with rgb_sources() as open_rgb:
@@ -385,19 +382,13 @@ def extension_candidates(detections: gpd.GeoDataFrame, registry: Registry,
     out = []
     for cls, geom in zip(detections["class"], detections.geometry):
         extends = cls in ("building", "shed") and geom.intersects(registry.permitted_union)
-        out.append(extends and _excess(geom, registry, cls, cfg, cfg.min_extension_m2).area
+        out.append(extends and extension_excess(geom, registry, cls, cfg, cfg.min_extension_m2).area
                    >= cfg.min_extension_m2)
     return out
 
 
-def extension_excess(geom: BaseGeometry, registry: Registry, cls: str,
-                     cfg: DiffConfig) -> BaseGeometry:
-    """What of a structure lies beyond the permits of its kind, less outline noise."""
-    return _excess(geom, registry, cls, cfg)
-
-
-def _excess(geom: BaseGeometry, registry: Registry, cls: str, cfg: DiffConfig,
-            at_least: float = 0.0) -> BaseGeometry:
+def extension_excess(geom: BaseGeometry, registry: Registry, cls: str, cfg: DiffConfig,
+                     at_least: float = 0.0) -> BaseGeometry:
     """What of a structure lies beyond the permits of its kind, less outline noise.
 
     Beyond a permitted structure only an annex at least ``extension_min_depth_m`` deep
@@ -498,7 +489,7 @@ def diff_registry(
                 min_area = cfg.min_violation_m2
                 if geom.intersects(registry.permitted_union):  # an extension
                     min_area = max(min_area, cfg.min_extension_m2)
-                excess = _excess(geom, registry, cls, cfg, min_area)
+                excess = extension_excess(geom, registry, cls, cfg, min_area)
                 if excess.area >= min_area:
                     category, vgeom = "illegal_construction", excess
         if category is None:

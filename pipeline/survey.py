@@ -208,27 +208,28 @@ def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], regist
             detections = second_look(detections, look, detector, tiling, verify=list(doubt))
         # a doubted view now has its centred view's outline: where that would extend a
         # permitted structure, a third view centred on the excess must agree with it
-        again = [d and e for d, e in zip(detections["doubted"],
-                                         extension_candidates(detections, registry, cfg))]
-        if any(again):
+        doubted = detections["doubted"].to_numpy(bool)
+        again = np.zeros(len(detections), bool)
+        again[doubted] = extension_candidates(detections[doubted], registry, cfg)
+        if again.any():
             at = [extension_excess(g, registry, c, cfg) if a else None
                   for a, c, g in zip(again, detections["class"], detections.geometry)]
-            detections = second_look(detections, again, detector, tiling, centre_on=at)
+            detections = second_look(detections, list(again), detector, tiling, centre_on=at)
+    # a shed the colour of the roof it lies on is part of that roof, unless it casts a shadow
+    contrast = roof_contrast(detections, registry)
+    alike = (contrast < cfg.min_roof_contrast) & (detections["class"] == "shed").to_numpy()
     if len(detections):  # a "structure" with no shadow is a flat surface: not a structure
-        standing = shadow_evidence(detections, registry, cfg)
-        flat = (standing < cfg.min_shadow_ratio) | (standing > cfg.max_shadow_ratio)
+        standing = shadow_evidence(detections, registry, cfg, also=list(alike))
+        stands = (standing >= cfg.min_shadow_ratio) & (standing <= cfg.max_shadow_ratio)
+        contrast[alike & stands] = np.nan  # it stands on the roof
+        flat = ((standing < cfg.min_shadow_ratio) | (standing > cfg.max_shadow_ratio)) & ~alike
         # the ground differs around it: unreadable, and a consistent view is kept
         unreadable = (standing < cfg.shadow_unreadable_ratio) & (
             detections.geometry.area.to_numpy() < cfg.shadow_unreadable_m2)
         flat &= ~(unreadable & ~detections["doubted"].to_numpy(bool))
-        detections = detections[~flat].reset_index(drop=True)
+        detections, contrast = detections[~flat].reset_index(drop=True), contrast[~flat]
     structures = shapely.union_all(detections.geometry) if len(detections) else None
     cleared = cleared_ground(list(rasters), registry, structures, cfg)
-    contrast = roof_contrast(detections, registry)
-    alike = (contrast < cfg.min_roof_contrast) & (detections["class"] == "shed").to_numpy()
-    if alike.any():  # a shed the roof's colour that casts a shadow on it stands on it
-        cast = shadow_evidence(detections, registry, cfg, only=list(alike))
-        contrast[alike & (cast >= cfg.min_shadow_ratio) & (cast <= cfg.max_shadow_ratio)] = np.nan
     detections = detections.assign(roof_contrast=contrast)
     both = pd.concat([detections, cleared], ignore_index=True) if len(cleared) else detections
     both = gpd.GeoDataFrame(both, geometry="geometry", crs=registry.crs)
