@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 
-def child(size_m: float, seed: int) -> None:
+def child(size_m: float, seed: int, model: Path | None = None) -> None:
     from geodata.synthetic import WorldConfig, synthesize
     from pipeline.evaluate import evaluate_survey
     from pipeline.survey import SurveySpec, run_survey
@@ -22,7 +22,7 @@ def child(size_m: float, seed: int) -> None:
         for k, ortho in enumerate(res.orthos, start=1):
             spec = SurveySpec((str(ortho),), res.registry, root / f"s{k}",
                               cases=root / "cases.gpkg", survey_id=f"e{k}",
-                              survey_date=dt.date.fromisoformat(dates[k - 1]))
+                              survey_date=dt.date.fromisoformat(dates[k - 1]), model=model)
             summary = run_survey(spec)
             acc = evaluate_survey(root / "world", k, root / f"s{k}")
             acc["stage_timings_s"] = summary["stage_timings_s"]
@@ -48,4 +48,8 @@ def run() -> dict[str, object]:
 
 
 if __name__ == "__main__" and "--child" in sys.argv:
-    child(float(sys.argv[-2]), int(sys.argv[-1]))
+    # --child SIZE_M SEED [--model CARD]: one world, its JSON on stdout (a candidate model's
+    # card can be compared with the shipped one this way)
+    args = sys.argv[sys.argv.index("--child") + 1:]
+    card = Path(args[args.index("--model") + 1]) if "--model" in args else None
+    child(float(args[0]), int(args[1]), card)

@@ -40,6 +40,8 @@ class DatasetConfig:
         hard_fraction: share of tiles centred on what the model mistakes for structures: water,
             bare soil, large paved or asphalt lots, and big corrugated-roof buildings (which
             are not sheds).
+        jpeg_quality: range of JPEG qualities the tiles are saved at (drone orthophotos are
+            JPEG-compressed too; a lower range makes a smaller dataset to move).
 
     """
 
@@ -54,6 +56,7 @@ class DatasetConfig:
     hard_fraction: float = 0.15
     epochs: int = 2
     violation_density: tuple[float, float] = (1.5, 4.0)
+    jpeg_quality: tuple[int, int] = (80, 96)
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -158,7 +161,8 @@ def build_dataset(
                 img = cv2.resize(img, (config.imgsz, config.imgsz), interpolation=cv2.INTER_AREA)
                 name = f"w{seed}_e{epoch}_{k:04d}"
                 cv2.imwrite(str(img_dir / f"{name}.jpg"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
-                            [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(80, 96))])
+                            [cv2.IMWRITE_JPEG_QUALITY,
+                             int(rng.integers(*config.jpeg_quality))])
                 lines = tile_labels(objects, left, top, tile_m, config.min_visible)
                 (lbl_dir / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
                 stats[split]["tiles"] += 1  # type: ignore[operator]

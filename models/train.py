@@ -25,6 +25,8 @@ class TrainConfig:
         scale: random scale augmentation (+/-), which also widens the GSD the model accepts.
         lr0: initial learning rate (lower it to fine-tune a trained ``.pt``).
         warmup_epochs: learning-rate warm-up, epochs.
+        time_h: a wall-clock budget in hours; when set, ultralytics fits the epochs (and the
+            learning-rate schedule) into it and ``epochs`` is only the first estimate.
 
     """
 
@@ -39,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     lr0: float = 0.01
     warmup_epochs: float = 3.0
+    time_h: float | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 1 or self.imgsz % 32:
@@ -92,6 +95,8 @@ def train(data_yaml: Path | str, out_dir: Path | str, config: TrainConfig,
             "cache": "ram",
             "verbose": False,
         }
+        if config.time_h is not None:
+            args["time"] = config.time_h
         model.train(**args)
     best = out / "train" / "weights" / "best.pt"
     return best if best.exists() else last
