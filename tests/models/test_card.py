@@ -41,6 +41,17 @@ def test_outline_offsets_come_from_the_evaluation():
     assert outline_offsets(metrics) == {"building": 0.06}  # only outlines that reach out
 
 
+def test_reevaluating_a_card_keeps_its_offsets():
+    """The evaluation sees outlines already pulled in: what is left adds to the card's offset."""
+    from models.evaluate import outline_offsets
+
+    metrics = {"outline_offset_m_applied": {"building": 0.058, "shed": 0.065, "billboard": 0.05},
+               "overall": {"building": {"median_outline_offset_m": 0.0},
+                           "shed": {"median_outline_offset_m": 0.013},
+                           "billboard": {"median_outline_offset_m": -0.06}}}
+    assert outline_offsets(metrics) == {"building": 0.058, "shed": 0.078}
+
+
 def test_detection_pulls_outlines_in_by_the_cards_offset(tiny_world, tmp_path):
     import json
     import shutil
