@@ -59,6 +59,8 @@ class DiffConfig:
             beside it by at least this colour difference (ΔE); an excess that looks like
             that ground is an outline spilling onto it.
         shadow_check_m2: structures smaller than this are not held to the shadow test.
+        shadow_reach_m: how far a building's shadow reaches; a structure in a building's
+            shadow (one this near towards the sun) cannot show its own and is not tested.
         min_roof_contrast: a shed detected on a permitted building's roof must differ from
             the roof around it by at least this colour difference (CIE76 ΔE), or cast a
             shadow on it; one that does neither is a part of the roof (a corrugated warehouse
@@ -89,6 +91,7 @@ class DiffConfig:
     shadow_unreadable_m2: float = 100.0
     min_ground_contrast: float = 12.0
     shadow_check_m2: float = 8.0
+    shadow_reach_m: float = 30.0
     exg_threshold: float = 0.08
     exg_relative: float = 0.35
     dark_threshold: float = 45.0
@@ -240,8 +243,10 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
     a structure is tested by the darkness of that side against the opposite one. Images with
     no registered building in view, or no shadows to speak of (overcast, noon), are not
     tested; neither are structures smaller than ``shadow_check_m2``, nor those touching a
-    permitted footprint unless they are large (200 m²) and lie mostly off permits. The
-    detections ``also`` marks are tested as well (a shed on a permitted roof).
+    permitted footprint unless they are large (200 m²) and lie mostly off permits, nor those
+    standing in a building's shadow (the ground on their shadow side and on their sunlit
+    sides nearer the buildings' shadow than their sunlit light, and a building within
+    ``shadow_reach_m`` towards the sun): a shadow cannot fall on shade. The detections ``also`` marks are tested as well (a shed on a permitted roof).
     """
     out = np.full(len(detections), np.nan)
     permits = registry.permitted_structures
@@ -259,6 +264,9 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
         if (also is not None and also[i]) or not geom.intersects(any_permit) or (
                 geom.area >= 200.0 and geom.intersection(any_permit).area < 0.5 * geom.area):
             todo.setdefault(str(src), []).append(i)
+    # what can shade a structure: registered buildings and the buildings seen
+    shading = pd.concat([buildings.geometry, detections.geometry[
+        (detections["class"] == "building").to_numpy()]], ignore_index=True)
     with rgb_sources() as open_rgb:
         for src, idx in todo.items():
             if (ds := open_rgb(src)) is None:
@@ -268,8 +276,8 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
             seen = seen[seen.area >= cfg.shadow_check_m2].iloc[:40]
             if len(seen) < 3:
                 continue
-            ref = np.array([_side_brightness(ds, p, _DIRECTIONS) for p in seen])
-            ref = ref / np.nanmean(ref, axis=1, keepdims=True)
+            light = np.array([_side_brightness(ds, p, _DIRECTIONS) for p in seen])
+            ref = light / np.nanmean(light, axis=1, keepdims=True)
             k = int(np.nanargmin(np.nanmean(ref, axis=0)))
             # the sunlit sides: the three facing away from the shadow (a median, so one side
             # in a neighbour's shadow does not decide)
@@ -277,11 +285,31 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
             typical = float(np.nanmedian(1 - ref[:, k] / np.nanmedian(ref[:, sunlit], 1)))
             if not typical > 0.15:
                 continue
+            # half-way between the buildings' shadow sides and their sunlit sides
+            shade = 0.5 * (float(np.nanmedian(light[:, k]))
+                           + float(np.nanmedian(np.nanmedian(light[:, sunlit], 1))))
             sides = [_DIRECTIONS[j] for j in (k, *sunlit)]
+            sun = (-_DIRECTIONS[k][0] * cfg.shadow_reach_m, -_DIRECTIONS[k][1] * cfg.shadow_reach_m)
+            casters = _in_crs(shading, registry, ds)
             for i, g in zip(idx, _in_crs(detections.geometry.iloc[idx], registry, ds)):
                 b = _side_brightness(ds, g, sides)
+                if max(float(b[0]), float(np.nanmedian(b[1:]))) < shade and _shaded_by(
+                        g, casters, sun):
+                    continue  # in a building's shadow all round: not tested
                 out[i] = float((1 - b[0] / np.nanmedian(b[1:])) / typical)
     return out
+
+
+def _shaded_by(geom: BaseGeometry, casters: gpd.GeoSeries, sun: tuple[float, float]) -> bool:
+    """Whether a building other than ``geom`` stands between it and the sun (within reach)."""
+    reach = shapely.convex_hull(shapely.union(
+        geom, shapely.affinity.translate(geom, *sun))).difference(geom.buffer(0.5))
+    for j in casters.sindex.query(reach, predicate="intersects"):
+        other = casters.iloc[int(j)]
+        if not other.contains(geom.representative_point()) and \
+                other.intersection(reach).area >= 1.0:
+            return True
+    return False
 
 
 def _in_crs(geoms: gpd.GeoSeries, registry: Registry,

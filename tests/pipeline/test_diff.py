@@ -185,6 +185,55 @@ def test_visiting_order_keeps_priority_and_walks_short():
     assert order[2:] == [3, 2, 0]  # from x=110: x=200 is 90 m away, then x=10, then x=0
 
 
+def test_a_structure_in_a_buildings_shadow_is_not_held_to_the_shadow_test(tmp_path,
+                                                                        make_geotiff):
+    """A yard shed in a tall building's shadow cannot show its own: it is not tested; a flat
+    lot whose sunlit side only lies in that shadow is (its shadow side is bright ground)."""
+    import dataclasses
+
+    from pipeline.diff import shadow_evidence
+
+    gsd, h, w = 0.1, 500, 1000
+    img = np.full((3, h, w), 150, np.uint8)
+
+    def fill(x0, y0, x1, y1, value):
+        img[:, int((50 - y1) / gsd):int((50 - y0) / gsd), int(x0 / gsd):int(x1 / gsd)] = value
+
+    refs = [(10, 5, 18, 13), (30, 5, 38, 13), (50, 5, 58, 13)]
+    for x0, y0, x1, y1 in refs:  # the sun in the east: 3 m shadows to the west
+        fill(x0 - 3, y0, x0, y1, 60)
+        fill(x0, y0, x1, y1, 200)
+    fill(68, 20, 80, 45, 60)         # a tall building's 12 m shadow
+    fill(80, 20, 95, 45, 200)
+    fill(71, 30, 75, 34, 180)        # a shed standing in it
+    fill(56, 21, 69, 27, 95)         # a flat lot whose east edge meets the shadow
+    path = make_geotiff(w, h, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
+    parcels = gpd.GeoDataFrame({"parcel_id": ["P1"], "land_use": ["residential"],
+                                "district": ["Liangxi"]}, geometry=[box(X, Y, X + 100, Y + 50)],
+                               crs=CRS)
+    permits = gpd.GeoDataFrame(
+        {"permit_id": ["B0", "B1", "B2", "B3"], "parcel_id": ["P1"] * 4,
+         "kind": ["building"] * 4},
+        geometry=[box(X + a, Y + b, X + c, Y + d) for a, b, c, d in [*refs, (80, 20, 95, 45)]],
+        crs=CRS)
+    boards = gpd.GeoDataFrame({"permit_id": [], "valid_until": []},
+                              geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
+    jur = gpd.GeoDataFrame({"district": ["Liangxi"], "squad": ["Liangxi-1"]},
+                           geometry=[box(X, Y, X + 100, Y + 50)], crs=CRS)
+    reg = read_registry(write_registry(tmp_path / "r.gpkg", parcels=parcels,
+                                       permitted_structures=permits, billboard_permits=boards,
+                                       jurisdictions=jur))
+    d = dets(("shed", box(X + 71, Y + 30, X + 75, Y + 34)),
+             ("building", box(X + 56, Y + 21, X + 69, Y + 27)))
+    d["source"] = str(path)
+    s = shadow_evidence(d, reg, DiffConfig())
+    assert np.isnan(s[0])                                  # in the shadow: not tested
+    assert s[1] < DiffConfig().shadow_unreadable_ratio     # tested, and no shadow of its own
+    # without a building towards the sun, the same shed fails the test
+    alone = shadow_evidence(d, reg, dataclasses.replace(DiffConfig(), shadow_reach_m=0.0))
+    assert alone[0] < DiffConfig().min_shadow_ratio
+
+
 def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_geotiff):
     from pipeline.diff import shadow_evidence
 
