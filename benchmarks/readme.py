@@ -26,8 +26,11 @@ def model_section() -> str:
     ft = card["training"].get("fine_tune")
     tuned = ""
     if ft:
-        tuned = (f", then fine-tuned {ft['epochs']} epochs with hard negatives "
-                 f"({ft['dataset']['hard_negatives']})")
+        data = ft.get("dataset", {})
+        tuned = (f", then fine-tuned {ft.get('epochs_run', '?')} epochs on "
+                 f"{ft.get('device', 'another machine')} with "
+                 f"{data.get('stats', {}).get('train_tiles', '?')} tiles of "
+                 f"{len(data.get('seeds', []))} other worlds")
     lines = [f"Trained {card['training'].get('train', {}).get('epochs_run', '?')} epochs on "
              f"2 CPU cores{tuned}; tile validation: mask mAP50 "
              f"{tv.get('mask_mAP50', float('nan')):.3f} ({tv.get('note', 'held-out worlds')}). "

@@ -246,7 +246,8 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
     permitted footprint unless they are large (200 m²) and lie mostly off permits, nor those
     standing in a building's shadow (the ground on their shadow side and on their sunlit
     sides nearer the buildings' shadow than their sunlit light, and a building within
-    ``shadow_reach_m`` towards the sun): a shadow cannot fall on shade. The detections ``also`` marks are tested as well (a shed on a permitted roof).
+    ``shadow_reach_m`` towards the sun): a shadow cannot fall on shade. The detections
+    ``also`` marks are tested as well (a shed on a permitted roof).
     """
     out = np.full(len(detections), np.nan)
     permits = registry.permitted_structures
@@ -530,8 +531,34 @@ def diff_registry(
         })
     if not rows:
         return _empty(crs)
-    return gpd.GeoDataFrame(pd.DataFrame(_one_site_per_green_area(rows)), geometry="geometry",
-                            crs=crs)
+    rows = _one_site_per_structure(_one_site_per_green_area(rows))
+    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=crs)
+
+
+def _one_site_per_structure(rows: list[dict[str, object]],
+                            share: float = 0.7) -> list[dict[str, object]]:
+    """Drop an illegal-construction finding that lies mostly inside a larger one.
+
+    The light strip of an extension may be seen both as part of its building (the excess
+    over the permit) and as a shed on its own: one structure, one site, counted once. The
+    larger finding stays, with the higher confidence of the two.
+    """
+    idx = [i for i, r in enumerate(rows) if r["category"] == "illegal_construction"]
+    if len(idx) < 2:
+        return rows
+    geoms = [rows[i]["geometry"] for i in idx]
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    dropped: set[int] = set()
+    for a, b in sorted(zip(left.tolist(), right.tolist()),
+                       key=lambda ab: geoms[ab[1]].area):  # smallest inner first
+        if a == b or a in dropped or b in dropped or geoms[a].area < geoms[b].area:
+            continue
+        inner, outer = rows[idx[b]], rows[idx[a]]
+        if geoms[b].intersection(geoms[a]).area >= share * geoms[b].area:
+            dropped.add(b)
+            outer["confidence"] = max(float(outer["confidence"]),
+                                      float(inner["confidence"]))
+    return [r for k, r in enumerate(rows) if k not in {idx[d] for d in dropped}]
 
 
 def _one_site_per_green_area(rows: list[dict[str, object]]) -> list[dict[str, object]]:

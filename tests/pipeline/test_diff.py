@@ -53,6 +53,18 @@ def test_extension_counts_only_the_excess(registry):
     assert v.parcel_id[0] == "P1" and v.squad[0] == "Liangxi-1"
 
 
+def test_an_extension_also_seen_as_a_shed_is_one_site(registry):
+    """The extension's strip seen twice (in its building's outline and as a shed) is counted
+    once; a separate shed beside it is not swallowed."""
+    extended = box(X + 10, Y + 10, X + 35, Y + 30)      # 5 m x 20 m beyond the permit
+    strip = box(X + 30.5, Y + 12, X + 35, Y + 22)       # the same strip's upper part
+    yard = box(X + 36, Y + 12, X + 40, Y + 16)          # a shed of its own, beside it
+    v = diff_registry(dets(("building", extended), ("shed", strip), ("shed", yard)),
+                      registry, DATE)
+    assert sorted(v.object_class) == ["building", "shed"]
+    assert v.area_m2.sum() == pytest.approx(100.0 + 16.0, rel=0.02)
+
+
 def test_rooftop_shed_on_a_permitted_building_is_illegal(registry):
     v = diff_registry(dets(("shed", box(X + 15, Y + 15, X + 20, Y + 21))), registry, DATE)
     assert list(v.category) == ["illegal_construction"]
