@@ -197,6 +197,24 @@ def test_visiting_order_keeps_priority_and_walks_short():
     assert order[2:] == [3, 2, 0]  # from x=110: x=200 is 90 m away, then x=10, then x=0
 
 
+def district_registry(tmp_path, permitted):
+    """One 100 m x 50 m residential parcel with these permitted (x0, y0, x1, y1, kind)."""
+    parcels = gpd.GeoDataFrame({"parcel_id": ["P1"], "land_use": ["residential"],
+                                "district": ["Liangxi"]}, geometry=[box(X, Y, X + 100, Y + 50)],
+                               crs=CRS)
+    permits = gpd.GeoDataFrame(
+        {"permit_id": [f"B{i}" for i in range(len(permitted))],
+         "parcel_id": ["P1"] * len(permitted), "kind": [p[4] for p in permitted]},
+        geometry=[box(X + a, Y + b, X + c, Y + d) for a, b, c, d, _ in permitted], crs=CRS)
+    boards = gpd.GeoDataFrame({"permit_id": [], "valid_until": []},
+                              geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
+    jur = gpd.GeoDataFrame({"district": ["Liangxi"], "squad": ["Liangxi-1"]},
+                           geometry=[box(X, Y, X + 100, Y + 50)], crs=CRS)
+    return read_registry(write_registry(tmp_path / "r.gpkg", parcels=parcels,
+                                        permitted_structures=permits, billboard_permits=boards,
+                                        jurisdictions=jur))
+
+
 def test_a_structure_in_a_buildings_shadow_is_not_held_to_the_shadow_test(tmp_path,
                                                                         make_geotiff):
     """A yard shed in a tall building's shadow cannot show its own: it is not tested; a flat
@@ -220,21 +238,7 @@ def test_a_structure_in_a_buildings_shadow_is_not_held_to_the_shadow_test(tmp_pa
     fill(71, 30, 75, 34, 180)        # a shed standing in it
     fill(56, 21, 69, 27, 95)         # a flat lot whose east edge meets the shadow
     path = make_geotiff(w, h, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
-    parcels = gpd.GeoDataFrame({"parcel_id": ["P1"], "land_use": ["residential"],
-                                "district": ["Liangxi"]}, geometry=[box(X, Y, X + 100, Y + 50)],
-                               crs=CRS)
-    permits = gpd.GeoDataFrame(
-        {"permit_id": ["B0", "B1", "B2", "B3"], "parcel_id": ["P1"] * 4,
-         "kind": ["building"] * 4},
-        geometry=[box(X + a, Y + b, X + c, Y + d) for a, b, c, d in [*refs, (80, 20, 95, 45)]],
-        crs=CRS)
-    boards = gpd.GeoDataFrame({"permit_id": [], "valid_until": []},
-                              geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
-    jur = gpd.GeoDataFrame({"district": ["Liangxi"], "squad": ["Liangxi-1"]},
-                           geometry=[box(X, Y, X + 100, Y + 50)], crs=CRS)
-    reg = read_registry(write_registry(tmp_path / "r.gpkg", parcels=parcels,
-                                       permitted_structures=permits, billboard_permits=boards,
-                                       jurisdictions=jur))
+    reg = district_registry(tmp_path, [(*r, "building") for r in [*refs, (80, 20, 95, 45)]])
     d = dets(("shed", box(X + 71, Y + 30, X + 75, Y + 34)),
              ("building", box(X + 56, Y + 21, X + 69, Y + 27)))
     d["source"] = str(path)
@@ -278,21 +282,8 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
     r, c = px(40, 38, 60, 50)
     img[:, r, c] = 95                        # a 240 m² yard around a permitted shed
     path = make_geotiff(w, h, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
-    parcels = gpd.GeoDataFrame({"parcel_id": ["P1"], "land_use": ["residential"],
-                                "district": ["Liangxi"]}, geometry=[box(X, Y, X + 100, Y + 50)],
-                               crs=CRS)
-    permits = gpd.GeoDataFrame(
-        {"permit_id": [f"B{i}" for i in range(5)], "parcel_id": ["P1"] * 5,
-         "kind": ["building"] * 4 + ["shed"]},
-        geometry=[box(X + a, Y + b, X + c, Y + d)
-                  for a, b, c, d in [*permitted, (45, 42, 48, 45)]], crs=CRS)
-    boards = gpd.GeoDataFrame({"permit_id": [], "valid_until": []},
-                              geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
-    jur = gpd.GeoDataFrame({"district": ["Liangxi"], "squad": ["Liangxi-1"]},
-                           geometry=[box(X, Y, X + 100, Y + 50)], crs=CRS)
-    reg = read_registry(write_registry(tmp_path / "r.gpkg", parcels=parcels,
-                                       permitted_structures=permits, billboard_permits=boards,
-                                       jurisdictions=jur))
+    reg = district_registry(tmp_path, [*[(*b, "building") for b in permitted],
+                                       (45, 42, 48, 45, "shed")])
     d = dets(("shed", box(X + 85, Y + 30, X + 93, Y + 38)),
              ("building", box(X + 20, Y + 30, X + 32, Y + 42)),
              ("building", box(X + 10, Y + 10, X + 20, Y + 20)),  # on a permit: not tested
