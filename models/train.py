@@ -46,6 +46,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 1 or self.imgsz % 32:
             raise ValueError("epochs and batch must be >= 1 and imgsz a multiple of 32")
+        if self.time_h is not None and not self.time_h > 0:
+            raise ValueError(f"the time budget must be positive hours, got {self.time_h}")
 
 
 def train(data_yaml: Path | str, out_dir: Path | str, config: TrainConfig,

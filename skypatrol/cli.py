@@ -261,6 +261,8 @@ def demo(out: Path, size_m: float, seed: int, lang: str) -> None:
 @click.option("--world-size-m", default=240.0, show_default=True, help="Side of each world, m.")
 @click.option("--tiles", default=55, show_default=True, help="Tiles per world epoch.")
 @click.option("--epochs", default=18, show_default=True, help="Training epochs.")
+@click.option("--time-h", type=float, default=None,
+              help="A wall-clock budget in hours: the epochs are fitted into it.")
 @click.option("--imgsz", default=384, show_default=True, help="Tile size in pixels.")
 @click.option("--batch", default=16, show_default=True, help="Images per batch.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or a CUDA index.")
@@ -269,8 +271,8 @@ def demo(out: Path, size_m: float, seed: int, lang: str) -> None:
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @click.option("--no-onnx", is_flag=True, help="Skip the ONNX export (and its int8 copy).")
 def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_size_m: float,
-          tiles: int, epochs: int, imgsz: int, batch: int, device: str, model_yaml: str,
-          resume: bool, no_onnx: bool) -> None:
+          tiles: int, epochs: int, time_h: float | None, imgsz: int, batch: int, device: str,
+          model_yaml: str, resume: bool, no_onnx: bool) -> None:
     """Train the detection model (from synthetic worlds by default) and package it."""
 
     def body() -> None:
@@ -281,7 +283,7 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
 
         try:
             tcfg = TrainConfig(model=model_yaml, epochs=epochs, imgsz=imgsz, batch=batch,
-                               device=device)
+                               device=device, time_h=time_h)
         except ValueError as exc:
             raise InputError(str(exc)) from exc
         training: dict[str, object] = {"train": config_dict(tcfg)}

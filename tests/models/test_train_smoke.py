@@ -37,6 +37,16 @@ def test_dataset_has_labels_for_every_class(tmp_path):
     assert "names:" in data.read_text()
 
 
+def test_a_time_budget_must_be_positive_hours(tmp_path):
+    from models.train import TrainConfig
+
+    assert TrainConfig(time_h=0.1).time_h == 0.1
+    with pytest.raises(ValueError, match="positive hours"):
+        TrainConfig(time_h=0)
+    result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path), "--time-h", "-1"])
+    assert result.exit_code == 2 and "positive hours" in result.output
+
+
 @pytest.mark.slow
 def test_train_one_tiny_epoch_exports_and_cards(tmp_path):
     out = tmp_path / "train"
