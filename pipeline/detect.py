@@ -160,6 +160,7 @@ class _Det:
     cut: bool  # touches an inner tile edge: possibly only part of the object
     source: str = ""  # the image it came from (when merging across images)
     core: BaseGeometry | None = None  # where its tile is the most central view (None: all)
+    frame: BaseGeometry | None = None  # the ground its tile saw (None: not a tile's view)
     #: a lone view that its neighbours, looking at the same ground, did not see
     unconfirmed: bool = False
 
@@ -186,12 +187,16 @@ def _touches_inner_edge(mask: np.ndarray, edges: tuple[bool, bool, bool, bool]) 
 def _to_dets(raw: list[RawDetection], tile: Tile, min_area: float) -> list[_Det]:
     out = []
     core = tile_core(tile)
+    frame = None
     for r in raw:
         poly = mask_to_polygon(r.mask, tile.transform)
         if poly is None or poly.area < min_area:
             continue
+        if frame is None:
+            h, w = r.mask.shape
+            frame = Polygon([tile.transform * xy for xy in ((0, 0), (w, 0), (w, h), (0, h))])
         out.append(_Det(r.class_id, r.score, poly, _touches_inner_edge(r.mask, tile.edges),
-                        core=core))
+                        core=core, frame=frame))
     return out
 
 
@@ -229,9 +234,12 @@ def _unseen_by_neighbours(d: _Det, share: float = 0.3) -> bool:
 def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
     """Merge one structure seen by several overlapping tiles into one detection.
 
-    Detections of the same class whose intersection over the smaller area exceeds ``ios``
-    are clustered. A cluster with a whole view (a member not cut by a tile edge) keeps the best
-    whole member; a cluster of pieces (a structure larger than a tile) becomes their union.
+    Detections of the same class whose intersection exceeds ``ios`` of the smaller one are
+    clustered; for views cut by their tiles' edges, of the smaller part that lies on the
+    ground both tiles saw (the pieces of a structure far larger than a tile share only the
+    overlap strips). A cluster with a whole view (a member not cut by a tile edge) keeps the
+    best whole member; a cluster of pieces (a structure larger than a tile) becomes their
+    union.
     """
     if not dets:
         return []
@@ -240,8 +248,7 @@ def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
     left, right = tree.query(geoms, predicate="intersects")
     links = [(i, j) for i, j in zip(left.tolist(), right.tolist())
              if i < j and dets[i].cls == dets[j].cls
-             and geoms[i].intersection(geoms[j]).area
-             / max(1e-9, min(geoms[i].area, geoms[j].area)) > ios]
+             and _shared_view(dets[i], dets[j]) > ios]
     merged = []
     for group in connected_groups(len(dets), links):
         members = [dets[i] for i in group]
@@ -263,6 +270,22 @@ def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
             top = max(members, key=lambda d: d.score)
             merged.append(_Det(top.cls, top.score, _polygonal(union), True, top.source))
     return _one_class_per_outline(merged)
+
+
+def _shared_view(a: _Det, b: _Det) -> float:
+    """How much two views of one class agree: their intersection over the smaller one.
+
+    When either is cut by its tile's edge, only the ground both tiles saw counts, but at
+    least a fifth of the smaller view (a mask that merely bleeds into its neighbour's roof on
+    that ground does not join two buildings).
+    """
+    inter = a.geom.intersection(b.geom).area
+    smaller = min(a.geom.area, b.geom.area)
+    if (a.cut or b.cut) and a.frame is not None and b.frame is not None:
+        both = a.frame.intersection(b.frame)
+        seen = min(a.geom.intersection(both).area, b.geom.intersection(both).area)
+        return inter / max(1e-9, seen, 0.2 * smaller)
+    return inter / max(1e-9, smaller)
 
 
 def _one_class_per_outline(dets: list[_Det], iou: float = 0.7) -> list[_Det]:

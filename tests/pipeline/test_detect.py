@@ -38,7 +38,7 @@ def _piece(tile, geom, score=0.9):
     x0, y0, x1, y1 = _bounds(tile)
     cut = (left and g.bounds[0] <= x0 + 0.2) or (right and g.bounds[2] >= x1 - 0.2) or \
         (top and g.bounds[3] >= y1 - 0.2) or (bottom and g.bounds[1] <= y0 + 0.2)
-    return _Det(0, score, g, bool(cut), core=core)
+    return _Det(0, score, g, bool(cut), core=core, frame=box(*_bounds(tile)))
 
 
 def _bounds(tile):
@@ -55,6 +55,30 @@ def test_a_structure_cut_by_four_tiles_comes_out_whole():
     merged = merge_detections(dets)
     assert len(merged) == 1
     assert merged[0].geom.symmetric_difference(building).area < 0.5
+
+
+def test_a_structure_far_larger_than_a_tile_comes_out_whole():
+    """A warehouse 2.5 tiles wide: its pieces share only the 2 m overlap strips, a small part
+    of each piece, yet they are one structure."""
+    warehouse = box(3.5, 13.5, 28.5, 31.5)  # 25 m x 18 m over 10 m tiles
+    dets = [_piece(t, warehouse) for t in _tiles() if box(*_bounds(t)).intersects(warehouse)
+            and box(*_bounds(t)).intersection(warehouse).area > 0.5]
+    assert len(dets) >= 9
+    merged = merge_detections(dets)
+    assert len(merged) == 1
+    assert merged[0].geom.symmetric_difference(warehouse).area < 1.0
+    # two buildings side by side, each cut by tiles, stay two
+    pair = [box(3.5, 13.5, 9.4, 31.5), box(9.6, 13.5, 18.5, 31.5)]
+    dets = [_piece(t, b) for b in pair for t in _tiles()
+            if box(*_bounds(t)).intersection(b).area > 0.5]
+    assert len(merge_detections(dets)) == 2
+    # ... also where the left one's view bleeds 20 cm onto its neighbour's roof, on the
+    # ground the two columns of tiles share (x 8-10 m)
+    left, right = box(3.5, 13.5, 8.3, 31.5), box(8.1, 13.5, 18.5, 31.5)
+    dets = [_piece(t, left) for t in _tiles() if _bounds(t)[0] == 0
+            and box(*_bounds(t)).intersection(left).area > 0.5]
+    dets += [_piece(t, right) for t in _tiles() if box(*_bounds(t)).intersection(right).area > 0.5]
+    assert len(merge_detections(dets)) == 2
 
 
 def test_a_mask_bleeding_at_a_tile_edge_is_trimmed_by_the_more_central_view():
