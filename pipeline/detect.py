@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import rasterio
 import shapely
+import shapely.affinity
 from affine import Affine
 from pyproj import CRS
 from rasterio.enums import Resampling
@@ -142,13 +143,25 @@ def read_tile(ds: rasterio.io.DatasetReader, tile: Tile, imgsz: int) -> np.ndarr
 
 
 def mask_to_polygon(mask: np.ndarray, transform: Affine) -> Polygon | None:
-    """The largest connected polygon of a boolean mask, with exact pixel-edge coordinates."""
-    polys = [shape(geom) for geom, val in shapes(mask.astype(np.uint8), mask=mask,
-                                                 transform=transform) if val == 1]
+    """The largest connected polygon of a boolean mask, with exact pixel-edge coordinates.
+
+    Only the mask's bounding box is traced (tracing costs by the pixel, and a roof is a
+    small part of its tile).
+    """
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if not len(rows):
+        return None
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    part = np.ascontiguousarray(mask[r0:r1, c0:c1])
+    polys = [shape(geom) for geom, val in shapes(part.astype(np.uint8), mask=part,
+                                                 transform=Affine.translation(c0, r0))
+             if val == 1]  # in whole pixels of the tile: exact
     if not polys:
         return None
     best = max(polys, key=lambda p: p.area)
-    best = Polygon(best.exterior)  # holes in a roof mask are noise
+    t = transform
+    best = shapely.affinity.affine_transform(Polygon(best.exterior),  # holes are noise
+                                             [t.a, t.b, t.d, t.e, t.c, t.f])
     return best.simplify(abs(transform.a) * 0.5, preserve_topology=True)
 
 
