@@ -39,12 +39,17 @@ def rgb_to_bgr(rgb: np.ndarray) -> np.ndarray:
 
 def model_input(rgb: np.ndarray) -> np.ndarray:
     """An HWC RGB uint8 tile as the exported model takes it: NCHW float32 in [0, 1]."""
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+    x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
+    x /= 255.0
+    return x
 
 
 def chw_to_hwc(chw: np.ndarray) -> np.ndarray:
-    """Rasterio's CHW band order to HWC."""
-    return np.ascontiguousarray(np.moveaxis(chw, 0, 2))
+    """Rasterio's CHW band order as HWC: a view, not a copy.
+
+    The model's input is CHW again, and OpenCV's BGR copy is made by ``rgb_to_bgr``.
+    """
+    return np.moveaxis(chw, 0, 2)
 
 
 class Detector:
