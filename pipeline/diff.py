@@ -59,6 +59,11 @@ class DiffConfig:
             beside it by at least this colour difference (ΔE); an excess that looks like
             that ground is an outline spilling onto it.
         shadow_check_m2: structures smaller than this are not held to the shadow test.
+        shadow_veto_below: the shadow test drops only detections the model scored below this.
+            A low structure's shadow is short and easily lost (in a neighbour's shadow, off
+            the test's eight directions): a weak physical check must not overrule a sure
+            model. The flat surfaces the model takes for roofs score lower (a paved lot 0.74,
+            against 0.92-0.96 for the sheds the test wrongly dropped).
         shadow_reach_m: how far a building's shadow reaches; a structure in a building's
             shadow (one this near towards the sun) cannot show its own and is not tested.
         min_roof_contrast: a shed detected on a permitted building's roof must differ from
@@ -91,6 +96,7 @@ class DiffConfig:
     shadow_unreadable_m2: float = 100.0
     min_ground_contrast: float = 12.0
     shadow_check_m2: float = 8.0
+    shadow_veto_below: float = 0.9
     shadow_reach_m: float = 30.0
     exg_threshold: float = 0.08
     exg_relative: float = 0.35
@@ -344,7 +350,9 @@ def extension_ground_contrast(violations: gpd.GeoDataFrame, detections: gpd.GeoD
     """How each extension's excess differs in colour from the open ground just beyond it.
 
     Extensions are illegal construction touching a permitted footprint from outside; NaN for
-    the rest (a rooftop shed lies on its permitted roof) and where no open ground lies beside.
+    the rest (a rooftop shed lies on its permitted roof), where no open ground lies beside,
+    and where the excess looks more like the permitted roof it extends than like that ground
+    (the roof goes on: an extension in the host's material, whatever the ground's colour).
     """
     out = np.full(len(violations), np.nan)
     permits = registry.permitted_structures
@@ -365,8 +373,13 @@ def extension_ground_contrast(violations: gpd.GeoDataFrame, detections: gpd.GeoD
             inner = geom.buffer(-0.4)
             if ground.area < 1.0 or inner.is_empty or (ds := open_rgb(src)) is None:
                 continue
-            inner, ground = _in_crs(gpd.GeoSeries([inner, ground]), registry, ds)
-            out[i] = _median_lab_difference(ds, inner, ground)
+            host = shapely.union_all(permits.geometry.iloc[
+                permits.sindex.query(geom.buffer(0.5), "intersects")].values).buffer(-0.4)
+            inner, ground, host = _in_crs(gpd.GeoSeries([inner, ground, host]), registry, ds)
+            dE = _median_lab_difference(ds, inner, ground)
+            if not host.is_empty and _median_lab_difference(ds, inner, host) < dE:
+                continue  # the roof goes on
+            out[i] = dE
     return out
 
 

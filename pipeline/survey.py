@@ -227,6 +227,7 @@ def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], regist
         unreadable = (standing < cfg.shadow_unreadable_ratio) & (
             detections.geometry.area.to_numpy() < cfg.shadow_unreadable_m2)
         flat &= ~(unreadable & ~detections["doubted"].to_numpy(bool))
+        flat &= detections["score"].to_numpy(float) < cfg.shadow_veto_below  # a sure model
         detections, contrast = detections[~flat].reset_index(drop=True), contrast[~flat]
     structures = shapely.union_all(detections.geometry) if len(detections) else None
     cleared = cleared_ground(list(rasters), registry, structures, cfg)

@@ -299,11 +299,14 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
     parked = dets(("shed", box(X + 86, Y + 7, X + 90, Y + 11)),
                   ("building", box(X + 20, Y + 30, X + 32, Y + 42)))
     parked["source"] = str(path)
+    parked["score"] = 0.8  # the shadow test vetoes only what the model is unsure of
     assert shadow_evidence(parked, reg, DiffConfig())[0] < DiffConfig().shadow_unreadable_ratio
     v = find_violations(parked, [str(path)], reg, DATE, DiffConfig())
     assert list(v.object_class) == ["shed"]  # unreadable shadow: kept; the flat lot: dropped
     parked["unconfirmed"] = [True, False]  # ... unless its neighbouring tiles did not see it
     assert len(find_violations(parked, [str(path)], reg, DATE, DiffConfig())) == 0
+    parked["score"] = 0.95  # a sure model is not overruled by the shadow test
+    assert len(find_violations(parked, [str(path)], reg, DATE, DiffConfig())) == 2
 
     # a shed the colour of the roof it stands on: a part of the roof, unless it casts a
     # shadow on it
@@ -340,6 +343,18 @@ def test_an_outline_spilling_onto_the_yard_is_not_an_extension(registry, make_ge
     assert list(v.category) == ["illegal_construction"]
     assert v.area_m2[0] == pytest.approx(100.0, rel=0.05)
     assert len(find_violations(spilled, [str(path)], registry, DATE, DiffConfig())) == 0
+
+    # a pale yard, and the annex in the host's own pale material: the roof goes on (an
+    # extension, though its colour is near the yard's); the spill is still the yard
+    paint(0, 0, 50, 50, (190, 190, 194))
+    paint(10, 10, 35, 30, (200, 200, 205))  # BP1 and its annex, one material
+    pale = make_geotiff(1000, 500, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img,
+                        name="pale.tif")
+    for d in (annexed, spilled):
+        d["source"] = str(pale)
+    v = find_violations(annexed, [str(pale)], registry, DATE, DiffConfig())
+    assert list(v.category) == ["illegal_construction"]
+    assert len(find_violations(spilled, [str(pale)], registry, DATE, DiffConfig())) == 0
 
 
 def test_a_rooftop_shed_by_the_roof_edge_is_not_taken_for_a_spill(registry, make_geotiff):
