@@ -235,6 +235,8 @@ def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], regist
     both = pd.concat([detections, cleared], ignore_index=True) if len(cleared) else detections
     both = gpd.GeoDataFrame(both, geometry="geometry", crs=registry.crs)
     found = diff_registry(both, registry, date, cfg)
+    if cfg.min_ground_contrast <= 0:
+        return found
     spill = extension_ground_contrast(found, detections, registry) < cfg.min_ground_contrast
     return found[~spill].reset_index(drop=True)
 

@@ -322,7 +322,10 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
 
 
 def test_an_outline_spilling_onto_the_yard_is_not_an_extension(registry, make_geotiff):
+    """For a model whose outlines spill (the test is off by default: see DiffConfig)."""
     from pipeline.survey import find_violations
+
+    cfg = DiffConfig(min_ground_contrast=12.0)
 
     gsd = 0.1
     img = np.full((3, 500, 1000), 120, np.uint8)  # the yard
@@ -339,10 +342,10 @@ def test_an_outline_spilling_onto_the_yard_is_not_an_extension(registry, make_ge
     spilled = dets(("building", box(X + 7, Y + 10, X + 30, Y + 30)))  # 3 m onto the yard
     for d in (annexed, spilled):
         d["source"] = str(path)
-    v = find_violations(annexed, [str(path)], registry, DATE, DiffConfig())
+    v = find_violations(annexed, [str(path)], registry, DATE, cfg)
     assert list(v.category) == ["illegal_construction"]
     assert v.area_m2[0] == pytest.approx(100.0, rel=0.05)
-    assert len(find_violations(spilled, [str(path)], registry, DATE, DiffConfig())) == 0
+    assert len(find_violations(spilled, [str(path)], registry, DATE, cfg)) == 0
 
     # a pale yard, and the annex in the host's own pale material: the roof goes on (an
     # extension, though its colour is near the yard's); the spill is still the yard
@@ -352,13 +355,17 @@ def test_an_outline_spilling_onto_the_yard_is_not_an_extension(registry, make_ge
                         name="pale.tif")
     for d in (annexed, spilled):
         d["source"] = str(pale)
-    v = find_violations(annexed, [str(pale)], registry, DATE, DiffConfig())
+    v = find_violations(annexed, [str(pale)], registry, DATE, cfg)
     assert list(v.category) == ["illegal_construction"]
-    assert len(find_violations(spilled, [str(pale)], registry, DATE, DiffConfig())) == 0
+    assert len(find_violations(spilled, [str(pale)], registry, DATE, cfg)) == 0
+    # off by default: the spill is reported as the building's excess
+    assert len(find_violations(spilled, [str(pale)], registry, DATE, DiffConfig())) == 1
 
 
 def test_a_rooftop_shed_by_the_roof_edge_is_not_taken_for_a_spill(registry, make_geotiff):
     from pipeline.survey import find_violations
+
+    cfg = DiffConfig(min_ground_contrast=12.0)
 
     gsd = 0.1
     img = np.full((3, 500, 1000), 120, np.uint8)  # the yard
@@ -369,7 +376,7 @@ def test_a_rooftop_shed_by_the_roof_edge_is_not_taken_for_a_spill(registry, make
     path = make_geotiff(1000, 500, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
     shed = dets(("shed", box(X + 15, Y + 11, X + 25, Y + 20)))
     shed["source"] = str(path)
-    v = find_violations(shed, [str(path)], registry, DATE, DiffConfig())
+    v = find_violations(shed, [str(path)], registry, DATE, cfg)
     assert list(v.category) == ["illegal_construction"]
     assert v.area_m2[0] == pytest.approx(90.0, rel=0.02)
 
