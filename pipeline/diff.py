@@ -303,10 +303,10 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
             casters = _in_crs(shading, registry, ds)
             for i, g in zip(idx, _in_crs(detections.geometry.iloc[idx], registry, ds)):
                 b = _side_brightness(ds, g, sides)
-                if max(float(b[0]), float(np.nanmedian(b[1:]))) < shade and _shaded_by(
-                        g, casters, sun):
+                lit = float(np.nanmedian(b[1:]))
+                if max(float(b[0]), lit) < shade and _shaded_by(g, casters, sun):
                     continue  # in a building's shadow all round: not tested
-                out[i] = float((1 - b[0] / np.nanmedian(b[1:])) / typical)
+                out[i] = float((1 - b[0] / lit) / typical)
     return out
 
 
@@ -331,21 +331,27 @@ def _in_crs(geoms: gpd.GeoSeries, registry: Registry,
 
 
 def _median_lab_difference(ds: rasterio.io.DatasetReader, inner: BaseGeometry,
-                           outer: BaseGeometry) -> float:
-    """ΔE (CIE76) between the median colours of two nearby regions of a raster.
+                           *outers: BaseGeometry) -> list[float]:
+    """ΔE (CIE76) between the median colour of a region and of each nearby region.
 
-    NaN where either region holds too few pixels.
+    One read of the raster covers them all. NaN where a region holds too few pixels (or is
+    empty).
     """
-    win = from_bounds(*inner.union(outer).buffer(0.5).bounds, ds.transform)
+    win = from_bounds(*shapely.union_all([inner, *outers]).buffer(0.5).bounds, ds.transform)
     win = win.round_offsets().round_lengths()
     rgb = ds.read((1, 2, 3), window=win, boundless=True).transpose(1, 2, 0)
     t = ds.window_transform(win)
     lab = _lab(rgb)
     m_in = ~geometry_mask([inner], rgb.shape[:2], t)
-    m_out = ~geometry_mask([outer], rgb.shape[:2], t)
-    if m_in.sum() < 4 or m_out.sum() < 4:
-        return math.nan
-    return float(np.linalg.norm(np.median(lab[m_in], axis=0) - np.median(lab[m_out], axis=0)))
+    if m_in.sum() < 4:
+        return [math.nan] * len(outers)
+    median_in = np.median(lab[m_in], axis=0)
+    out = []
+    for outer in outers:
+        m_out = None if outer.is_empty else ~geometry_mask([outer], rgb.shape[:2], t)
+        out.append(math.nan if m_out is None or m_out.sum() < 4 else
+                   float(np.linalg.norm(median_in - np.median(lab[m_out], axis=0))))
+    return out
 
 
 def extension_ground_contrast(violations: gpd.GeoDataFrame, detections: gpd.GeoDataFrame,
@@ -376,13 +382,15 @@ def extension_ground_contrast(violations: gpd.GeoDataFrame, detections: gpd.GeoD
             inner = geom.buffer(-0.4)
             if ground.area < 1.0 or inner.is_empty or (ds := open_rgb(src)) is None:
                 continue
+            # the roof it extends, as near as the ground looked at
             host = shapely.union_all(permits.geometry.iloc[
-                permits.sindex.query(geom.buffer(0.5), "intersects")].values).buffer(-0.4)
+                permits.sindex.query(geom.buffer(0.5), "intersects")].values).buffer(
+                -0.4).intersection(near)
             inner, ground, host = _in_crs(gpd.GeoSeries([inner, ground, host]), registry, ds)
-            dE = _median_lab_difference(ds, inner, ground)
-            if not host.is_empty and _median_lab_difference(ds, inner, host) < dE:
+            to_ground, to_roof = _median_lab_difference(ds, inner, ground, host)
+            if to_roof < to_ground:
                 continue  # the roof goes on
-            out[i] = dE
+            out[i] = to_ground
     return out
 
 
@@ -412,7 +420,7 @@ def roof_contrast(detections: gpd.GeoDataFrame, registry: Registry) -> np.ndarra
             ring = h.intersection(g.buffer(3.0)).difference(g.buffer(0.5))
             inner = g.buffer(-0.3)
             if ring.area >= 1.0 and not inner.is_empty:
-                out[i] = _median_lab_difference(ds, inner, ring)
+                out[i] = _median_lab_difference(ds, inner, ring)[0]
     return out
 
 
