@@ -473,6 +473,27 @@ def raster_coverage(path: str, out_crs: CRS | str) -> BaseGeometry:
     return s.iloc[0]
 
 
+def agreed_outline(first: BaseGeometry, cls: str,
+                   seen: Sequence[tuple[str, BaseGeometry]]) -> BaseGeometry | None:
+    """The outline of a structure that a first view and a centred view agree on.
+
+    ``seen``: the centred view's detections (class, outline). The one of ``cls`` that best
+    matches ``first`` (IoU >= 0.5) is the structure; the centred view may also see a part of
+    it (an extension) as a structure of its own, overlapping the rest: lying inside the first
+    outline, that part agrees too (a neighbour the first outline bled onto does not overlap
+    the structure). None when the centred view does not see the structure.
+    """
+    same = [g for c, g in seen if c == cls and overlap_ratio(g, first) >= 0.5]
+    if not same:
+        return None
+    main = max(same, key=lambda g: overlap_ratio(g, first))
+    parts = [main] + [g for c, g in seen if g is not main and _same_kind(c, cls)
+                      and g.intersection(first).area >= 0.8 * g.area
+                      and g.intersection(main).area >= 0.1 * g.area]
+    agreed = _polygonal(first.intersection(shapely.union_all(parts)))
+    return None if agreed.is_empty else agreed
+
+
 def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: Detector,
                 cfg: TilingConfig, verify: Sequence[bool] | None = None,
                 centre_on: Sequence[BaseGeometry | None] | None = None) -> gpd.GeoDataFrame:
@@ -553,12 +574,8 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
                 best = max(seen, key=lambda d: d.score)  # the class it is surest of
                 classes[i], agreed = names[best.cls], best.geom
             else:
-                same = [d.geom for d in dets
-                        if names[d.cls] == cls and overlap_ratio(d.geom, g) >= 0.5]
-                if not same:
-                    continue
-                agreed = _polygonal(g.intersection(max(same, key=lambda v: overlap_ratio(v, g))))
-                if agreed.is_empty:
+                agreed = agreed_outline(g, cls, [(names[d.cls], d.geom) for d in dets])
+                if agreed is None:
                     continue
             if g is not geom:
                 agreed = gpd.GeoSeries([agreed], crs=crs).to_crs(detections.crs)[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -458,19 +458,21 @@ def extension_excess(geom: BaseGeometry, registry: Registry, cls: str, cfg: Diff
     return raw.intersection(_clean(raw, tol / 2).buffer(tol))
 
 
-def _is_permitted_building(geom: BaseGeometry, registry: Registry, iou: float = 0.7) -> bool:
-    """Whether an outline is that of a permitted building (IoU >= ``iou`` with its footprint).
+def _permit_overlap(geom: BaseGeometry, registry: Registry, kind: str) -> tuple[float, float]:
+    """How well an outline fits the permitted structures of one kind.
 
-    A rooftop shed covers part of its roof, far below that.
+    The best IoU with one of their footprints, and the largest share of the outline inside one.
     """
     permits = registry.permitted_structures
-    if len(permits) == 0:
-        return False
+    best_iou = best_inside = 0.0
+    if len(permits) == 0 or geom.is_empty:
+        return best_iou, best_inside
     for j in permits.sindex.query(geom, predicate="intersects"):
-        if permits["kind"].iloc[j] == "building" and overlap_ratio(
-                geom, permits.geometry.iloc[j]) >= iou:
-            return True
-    return False
+        if permits["kind"].iloc[j] == kind:
+            footprint = permits.geometry.iloc[j]
+            best_iou = max(best_iou, overlap_ratio(geom, footprint))
+            best_inside = max(best_inside, geom.intersection(footprint).area / geom.area)
+    return best_iou, best_inside
 
 
 def _locate(geom: BaseGeometry, registry: Registry) -> tuple[str | None, str, str]:
@@ -523,11 +525,14 @@ def diff_registry(
     for cls, score, source, geom, dE in zip(detections["class"], detections["score"],
                                             detections["source"], detections.geometry,
                                             contrast):
-        if cls == "shed" and (dE < cfg.min_roof_contrast or _is_permitted_building(geom,
-                                                                                  registry)):
+        if cls == "shed" and (dE < cfg.min_roof_contrast
+                              or _permit_overlap(geom, registry, "building")[0] >= 0.7):
             # the same colour as the roof it lies on: a part of that roof; or the outline of a
             # permitted building (the two structure classes blur around 100 m²): that building
+            # (a rooftop shed covers a part of its roof, an IoU far below 0.7)
             cls = "building"
+        elif cls == "building" and _permit_overlap(geom, registry, "shed")[1] >= 0.8:
+            cls = "shed"  # the whole or a part of a permitted shed, seen as a building
         category = None
         vgeom: BaseGeometry = Polygon()
         if cls == "billboard":
@@ -560,48 +565,50 @@ def diff_registry(
 
 
 def _one_site_per_structure(rows: list[dict[str, object]],
-                            share: float = 0.7) -> list[dict[str, object]]:
-    """Drop an illegal-construction finding that lies mostly inside a larger one.
+                            share: float = 0.3) -> list[dict[str, object]]:
+    """Merge illegal-construction findings that overlap into one site.
 
     The light strip of an extension may be seen both as part of its building (the excess
-    over the permit) and as a shed on its own: one structure, one site, counted once. The
-    larger finding stays, with the higher confidence of the two.
+    over the permit) and as a shed on its own, wholly or in part: one structure, one site,
+    its area counted once (the union). Findings overlapping by at least ``share`` of the
+    smaller one's area are the same structure; two structures do not overlap.
     """
-    idx = [i for i, r in enumerate(rows) if r["category"] == "illegal_construction"]
-    if len(idx) < 2:
-        return rows
-    geoms = [rows[i]["geometry"] for i in idx]
-    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
-    dropped: set[int] = set()
-    for a, b in sorted(zip(left.tolist(), right.tolist()),
-                       key=lambda ab: geoms[ab[1]].area):  # smallest inner first
-        if a == b or a in dropped or b in dropped or geoms[a].area < geoms[b].area:
-            continue
-        inner, outer = rows[idx[b]], rows[idx[a]]
-        if geoms[b].intersection(geoms[a]).area >= share * geoms[b].area:
-            dropped.add(b)
-            outer["confidence"] = max(float(outer["confidence"]),
-                                      float(inner["confidence"]))
-    return [r for k, r in enumerate(rows) if k not in {idx[d] for d in dropped}]
+    def linked(geoms: list[BaseGeometry]) -> list[tuple[int, int]]:
+        left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+        return [(i, j) for i, j in zip(left.tolist(), right.tolist()) if i < j and
+                geoms[i].intersection(geoms[j]).area
+                >= share * min(geoms[i].area, geoms[j].area)]
+    return _merge_sites(rows, "illegal_construction", linked)
 
 
 def _one_site_per_green_area(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     """Merge touching green-encroachment findings in one parcel into one site.
 
     A paved yard in a park may be seen as a structure, a shed and cleared ground at once;
-    the squad has one site to visit and leadership one area to count. The merged site keeps
-    the class of its largest part and the highest confidence.
+    the squad has one site to visit and leadership one area to count.
     """
+    def linked(geoms: list[BaseGeometry]) -> list[tuple[int, int]]:
+        left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=0.5)
+        return [(i, j) for i, j in zip(left.tolist(), right.tolist())
+                if i < j and green[i]["parcel_id"] == green[j]["parcel_id"]]
     green = [r for r in rows if r["category"] == "green_encroachment"]
-    if len(green) < 2:
+    return _merge_sites(rows, "green_encroachment", linked)
+
+
+def _merge_sites(rows: list[dict[str, object]], category: str,
+                 linked: Callable[[list[BaseGeometry]], list[tuple[int, int]]],
+                 ) -> list[dict[str, object]]:
+    """Merge the findings of one category that ``linked`` pairs (by index) into one site.
+
+    The merged site is the union of its parts, keeps the class of its largest part and the
+    highest confidence.
+    """
+    these = [r for r in rows if r["category"] == category]
+    if len(these) < 2:
         return rows
-    geoms = [r["geometry"] for r in green]
-    left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=0.5)
-    links = [(i, j) for i, j in zip(left.tolist(), right.tolist())
-             if i < j and green[i]["parcel_id"] == green[j]["parcel_id"]]
     merged = []
-    for group in connected_groups(len(green), links):
-        members = [green[i] for i in group]
+    for group in connected_groups(len(these), linked([r["geometry"] for r in these])):
+        members = [these[i] for i in group]
         if len(members) == 1:
             merged.append(members[0])
             continue
@@ -609,7 +616,7 @@ def _one_site_per_green_area(rows: list[dict[str, object]]) -> list[dict[str, ob
         main = max(members, key=lambda m: float(m["area_m2"]))  # type: ignore[arg-type]
         merged.append({**main, "geometry": geom, "area_m2": round(float(geom.area), 2),
                        "confidence": max(float(m["confidence"]) for m in members)})  # type: ignore[arg-type]
-    return [r for r in rows if r["category"] != "green_encroachment"] + merged
+    return [r for r in rows if r["category"] != category] + merged
 
 
 def overlap_ratio(a: BaseGeometry, b: BaseGeometry) -> float:

@@ -188,3 +188,22 @@ def test_the_centred_view_decides_whether_a_doubtful_detection_exists(tiny_world
     assert list(again["class"]) == ["shed"] * len(real)  # the centred view's class
     for g in again.geometry:
         assert any(overlap_ratio(g, f) > 0.5 for f in found.geometry.iloc[real])
+
+
+def test_the_agreed_outline_takes_in_a_part_the_centred_view_sees_on_its_own():
+    """A centred view that sees an extension as a structure of its own, overlapping the
+    building, agrees on it; a neighbour the first outline bled onto is still cut away."""
+    from pipeline.detect import agreed_outline
+
+    first = box(0, 0, 20, 28)                  # building 20 x 20 + extension 8 m deep + ...
+    building = box(0, 4, 20, 28)               # the centred view: the building, less 4 m
+    extension = box(0, 0, 20, 8)               # ... and the extension, overlapping it
+    neighbour = box(14, 22, 20, 28)            # a bled-onto shed seen apart, not overlapping
+    neighbour_view = box(0, 6, 20, 28).difference(neighbour)
+    agreed = agreed_outline(first, "building", [("building", building),
+                                                ("building", extension)])
+    assert agreed is not None and agreed.area == pytest.approx(first.area)
+    agreed = agreed_outline(first, "building", [("building", neighbour_view),
+                                                ("shed", neighbour)])
+    assert agreed is not None and agreed.area == pytest.approx(neighbour_view.area)
+    assert agreed_outline(first, "building", [("shed", first)]) is None  # not of its class

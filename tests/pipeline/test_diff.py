@@ -65,6 +65,27 @@ def test_an_extension_also_seen_as_a_shed_is_one_site(registry):
     assert v.area_m2.sum() == pytest.approx(100.0 + 16.0, rel=0.02)
 
 
+def test_an_extension_seen_in_part_as_a_shed_is_one_site(registry):
+    """The building's outline takes in one part of the extension, a shed detection another
+    part, overlapping it: one site whose area is the extension's, not the two parts' sum."""
+    building = box(X + 10, Y + 10, X + 33, Y + 30)       # 3 m of the 5 m strip
+    shed = box(X + 31.5, Y + 10, X + 35, Y + 30)         # the strip's outer 3.5 m
+    v = diff_registry(dets(("building", building), ("shed", shed)), registry, DATE)
+    assert len(v) == 1 and v.category[0] == "illegal_construction"
+    assert v.area_m2[0] == pytest.approx(100.0, rel=0.02)
+
+
+def test_a_permitted_shed_seen_as_a_building_is_legal(registry):
+    """The two structure classes blur: a "building" on a permitted shed's footprint, whole or
+    a part of it, is that shed; a building well beyond it is not covered by a permit of its
+    kind (the contract): all of it counts."""
+    part = box(X + 40.2, Y + 40.2, X + 42.8, Y + 43.8)
+    assert len(diff_registry(dets(("building", part)), registry, DATE)) == 0
+    bigger = box(X + 36, Y + 36, X + 46, Y + 46)
+    v = diff_registry(dets(("building", bigger)), registry, DATE)
+    assert len(v) == 1 and v.area_m2[0] == pytest.approx(100.0, rel=0.01)
+
+
 def test_rooftop_shed_on_a_permitted_building_is_illegal(registry):
     v = diff_registry(dets(("shed", box(X + 15, Y + 15, X + 20, Y + 21))), registry, DATE)
     assert list(v.category) == ["illegal_construction"]
