@@ -44,9 +44,11 @@ class DiffConfig:
             outline noise, not an annex (an extension is at least a room deep).
         min_extension_m2: an extension of a permitted structure smaller than this is not
             reported.
-        min_shadow_ratio: a structure mostly off permitted footprints must cast a shadow at
-            least this strong relative to the registered buildings' shadows in the same
-            image; one that does not is a flat surface (water, a soil or asphalt lot, paving).
+        min_shadow_ratio: a structure mostly off permitted footprints, or a shed on a
+            permitted roof, must cast a shadow at least this strong relative to the
+            registered buildings' shadows in the same image; one that does not is a flat
+            surface (water, a soil or asphalt lot, paving, the pale scar a removed rooftop
+            shed leaves).
         max_shadow_ratio: ... and at most this strong: ground far darker on that side than
             the buildings' shadows is water or asphalt beside a flat surface, not a shadow.
         shadow_unreadable_ratio: a shadow only darkens; below this (the shadow side clearly

@@ -217,9 +217,12 @@ def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], regist
             detections = second_look(detections, list(again), detector, tiling, centre_on=at)
     # a shed the colour of the roof it lies on is part of that roof, unless it casts a shadow
     contrast = roof_contrast(detections, registry)
-    alike = (contrast < cfg.min_roof_contrast) & (detections["class"] == "shed").to_numpy()
+    sheds = (detections["class"] == "shed").to_numpy()
+    alike = (contrast < cfg.min_roof_contrast) & sheds
+    # a shed of another colour on a roof must cast a shadow too (a removed shed's scar)
+    on_roof = ~np.isnan(contrast) & sheds
     if len(detections):  # a "structure" with no shadow is a flat surface: not a structure
-        standing = shadow_evidence(detections, registry, cfg, also=list(alike))
+        standing = shadow_evidence(detections, registry, cfg, also=list(on_roof))
         stands = (standing >= cfg.min_shadow_ratio) & (standing <= cfg.max_shadow_ratio)
         contrast[alike & stands] = np.nan  # it stands on the roof
         flat = ((standing < cfg.min_shadow_ratio) | (standing > cfg.max_shadow_ratio)) & ~alike

@@ -342,6 +342,36 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
         assert len(v) == found
 
 
+def test_a_shed_on_a_roof_must_cast_a_shadow_on_it(tmp_path, make_geotiff):
+    """A removed rooftop shed leaves a pale scar of another colour than the roof: with no
+    shadow it is not a shed (when the model is unsure); a standing one casts its shadow."""
+    from pipeline.survey import find_violations
+
+    gsd, h, w = 0.1, 500, 1000
+    img = np.full((3, h, w), 150, np.uint8)
+
+    def fill(x0, y0, x1, y1, value):
+        img[:, int((50 - y1) / gsd):int((50 - y0) / gsd), int(x0 / gsd):int(x1 / gsd)] = value
+
+    refs = [(10, 5, 18, 13), (30, 5, 38, 13), (50, 5, 58, 13), (30, 20, 60, 45)]
+    for x0, y0, x1, y1 in refs:  # the sun in the east: 3 m shadows to the west
+        fill(x0 - 3, y0, x0, y1, 60)
+        fill(x0, y0, x1, y1, 110)
+    fill(36, 30, 40, 34, 190)        # the pale scar of a removed shed on the big roof
+    fill(48, 30, 52, 34, 190)        # a shed of the same paint, standing: its shadow
+    fill(46, 30, 48, 34, 45)
+    path = make_geotiff(w, h, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
+    reg = district_registry(tmp_path, [(*r, "building") for r in refs])
+    d = dets(("shed", box(X + 36, Y + 30, X + 40, Y + 34)),
+             ("shed", box(X + 48, Y + 30, X + 52, Y + 34)))
+    d["source"] = str(path)
+    d["score"] = 0.7
+    v = find_violations(d, [str(path)], reg, DATE, DiffConfig())
+    assert len(v) == 1 and v.geometry[0].centroid.x == pytest.approx(X + 50)
+    d["score"] = 0.95  # a sure model is not overruled by the shadow test
+    assert len(find_violations(d, [str(path)], reg, DATE, DiffConfig())) == 2
+
+
 def test_an_outline_spilling_onto_the_yard_is_not_an_extension(registry, make_geotiff):
     """For a model whose outlines spill (the test is off by default: see DiffConfig)."""
     from pipeline.survey import find_violations
