@@ -511,7 +511,8 @@ def diff_registry(
     - illegal_construction: a building or shed beyond the permits of its kind; the area is
       the detected footprint outside the permits, after slivers thinner than the footprint
       tolerance are removed.
-    - illegal_billboard: no licence valid on the survey date within the permit radius.
+    - illegal_billboard: no licence valid on the survey date within the permit radius (a
+      board smaller than ``min_violation_m2`` is not reported either).
     """
     cfg = cfg or DiffConfig()
     crs = registry.parcels.crs
@@ -538,7 +539,9 @@ def diff_registry(
         category = None
         vgeom: BaseGeometry = Polygon()
         if cls == "billboard":
-            if board_union.is_empty or geom.distance(board_union) > cfg.billboard_permit_radius_m:
+            if geom.area >= cfg.min_violation_m2 and (
+                    board_union.is_empty
+                    or geom.distance(board_union) > cfg.billboard_permit_radius_m):
                 category, vgeom = "illegal_billboard", geom
         else:
             lost = geom.intersection(green) if not green.is_empty else Polygon()

@@ -119,6 +119,7 @@ def test_billboard_permits_by_place_and_date(registry):
         ("billboard", box(X + 1, Y + 44.5, X + 9, Y + 45.5)),   # valid licence, no expiry
         ("billboard", box(X + 1, Y + 4.5, X + 9, Y + 5.5)),     # licence expired 2026-01-01
         ("billboard", box(X + 30, Y + 44.5, X + 38, Y + 45.5)),  # no licence near
+        ("billboard", box(X + 30, Y + 35, X + 32.5, Y + 36)),    # 2.5 m²: below a violation
     ), registry, DATE)
     assert sorted(v.area_m2) == pytest.approx([8.0, 8.0])
     assert set(v.category) == {"illegal_billboard"}
