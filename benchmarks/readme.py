@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -108,7 +109,27 @@ def bench_section() -> str:
             rows.append(f"| survey accuracy, unseen {w['size_m']:.0f} m world {w['seed']} "
                         f"({w['role']}), epoch {e['epoch']} | {cats}{extra} | "
                         "P, R ≥ 0.9; area ±10 % |")
+    for role in ("tuning", "held out"):
+        worlds = [w for w in (v or {}).get("worlds", []) if w["role"] == role]
+        if worlds:
+            rows.append(f"| survey accuracy, all {len(worlds)} {role} worlds | "
+                        f"{_survey_tally(worlds)} | all |")
     return "\n".join(rows)
+
+
+def _survey_tally(worlds: list[dict[str, Any]]) -> str:
+    """How many category-epochs meet each survey goal, and the resolutions, in a few words."""
+    cells = [x for w in worlds for e in w["epochs"] for x in e["per_category"].values()]
+    res = [e["resolved"] for w in worlds for e in w["epochs"] if e.get("resolved")]
+    n = len(cells)
+    recall = sum(x["recall"] >= 0.9 for x in cells)
+    precision = sum(x["precision"] >= 0.9 for x in cells)
+    sized = [x for x in cells if x["true_area_m2"] > 0]
+    area = sum(abs(x["area_m2"] / x["true_area_m2"] - 1) <= 0.1 for x in sized)
+    return (f"of {n} category-epochs: recall ≥ 0.9 in {recall}, precision ≥ 0.9 in "
+            f"{precision}, area within 10 % in {area} of {len(sized)}; removals resolved "
+            f"{sum(r['found'] for r in res)}/{sum(r['removed_true'] for r in res)}, "
+            f"{sum(r['false_resolutions'] for r in res)} false")
 
 
 def main() -> None:
