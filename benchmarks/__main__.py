@@ -68,10 +68,12 @@ BENCHMARKS = {
 def main() -> None:
     """Run the named benchmarks (all by default) and print their results."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("names", nargs="*", default=list(BENCHMARKS), choices=list(BENCHMARKS))
+    # no default list here: argparse checks a list default against the choices as one value
+    parser.add_argument("names", nargs="*", choices=list(BENCHMARKS),
+                        help="benchmarks to run (default: all)")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    for name in args.names:
+    for name in args.names or list(BENCHMARKS):
         result = BENCHMARKS[name]()
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
