@@ -68,10 +68,14 @@ BENCHMARKS = {
 def main() -> None:
     """Run the named benchmarks (all by default) and print their results."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    # no default list here: argparse checks a list default against the choices as one value
-    parser.add_argument("names", nargs="*", choices=list(BENCHMARKS),
-                        help="benchmarks to run (default: all)")
+    # checked here: argparse (3.11) checks an empty or default list against ``choices`` as
+    # one value and refuses it
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
     args = parser.parse_args()
+    if unknown := [n for n in args.names if n not in BENCHMARKS]:
+        parser.error(f"unknown benchmark {', '.join(unknown)} (choose from "
+                     f"{', '.join(BENCHMARKS)})")
     RESULTS.mkdir(exist_ok=True)
     for name in args.names or list(BENCHMARKS):
         result = BENCHMARKS[name]()
