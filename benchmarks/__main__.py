@@ -65,19 +65,25 @@ BENCHMARKS = {
 }
 
 
-def main() -> None:
-    """Run the named benchmarks (all by default) and print their results."""
+def benchmark_names(argv: list[str] | None = None) -> list[str]:
+    """The benchmarks named on the command line, all of them when none is named."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     # checked here: argparse (3.11) checks an empty or default list against ``choices`` as
     # one value and refuses it
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if unknown := [n for n in args.names if n not in BENCHMARKS]:
         parser.error(f"unknown benchmark {', '.join(unknown)} (choose from "
                      f"{', '.join(BENCHMARKS)})")
+    return list(args.names) or list(BENCHMARKS)
+
+
+def main() -> None:
+    """Run the named benchmarks (all by default) and print their results."""
+    names = benchmark_names()
     RESULTS.mkdir(exist_ok=True)
-    for name in args.names or list(BENCHMARKS):
+    for name in names:
         result = BENCHMARKS[name]()
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
