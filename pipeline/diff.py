@@ -467,7 +467,7 @@ def _permit_overlap(geom: BaseGeometry, registry: Registry, kind: str) -> tuple[
     """
     permits = registry.permitted_structures
     best_iou = best_inside = 0.0
-    if len(permits) == 0 or geom.is_empty:
+    if len(permits) == 0 or geom.is_empty or geom.area <= 0:
         return best_iou, best_inside
     for j in permits.sindex.query(geom, predicate="intersects"):
         if permits["kind"].iloc[j] == kind:
