@@ -578,7 +578,8 @@ def _one_site_per_structure(rows: list[dict[str, object]],
     its area counted once (the union). Findings overlapping by at least ``share`` of the
     smaller one's area are the same structure; two structures do not overlap.
     """
-    def linked(geoms: list[BaseGeometry]) -> list[tuple[int, int]]:
+    def linked(found: list[dict[str, object]]) -> list[tuple[int, int]]:
+        geoms = [r["geometry"] for r in found]
         left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
         return [(i, j) for i, j in zip(left.tolist(), right.tolist()) if i < j and
                 geoms[i].intersection(geoms[j]).area
@@ -592,16 +593,16 @@ def _one_site_per_green_area(rows: list[dict[str, object]]) -> list[dict[str, ob
     A paved yard in a park may be seen as a structure, a shed and cleared ground at once;
     the squad has one site to visit and leadership one area to count.
     """
-    def linked(geoms: list[BaseGeometry]) -> list[tuple[int, int]]:
+    def linked(found: list[dict[str, object]]) -> list[tuple[int, int]]:
+        geoms = [r["geometry"] for r in found]
         left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=0.5)
         return [(i, j) for i, j in zip(left.tolist(), right.tolist())
-                if i < j and green[i]["parcel_id"] == green[j]["parcel_id"]]
-    green = [r for r in rows if r["category"] == "green_encroachment"]
+                if i < j and found[i]["parcel_id"] == found[j]["parcel_id"]]
     return _merge_sites(rows, "green_encroachment", linked)
 
 
 def _merge_sites(rows: list[dict[str, object]], category: str,
-                 linked: Callable[[list[BaseGeometry]], list[tuple[int, int]]],
+                 linked: Callable[[list[dict[str, object]]], list[tuple[int, int]]],
                  ) -> list[dict[str, object]]:
     """Merge the findings of one category that ``linked`` pairs (by index) into one site.
 
@@ -612,7 +613,7 @@ def _merge_sites(rows: list[dict[str, object]], category: str,
     if len(these) < 2:
         return rows
     merged = []
-    for group in connected_groups(len(these), linked([r["geometry"] for r in these])):
+    for group in connected_groups(len(these), linked(these)):
         members = [these[i] for i in group]
         if len(members) == 1:
             merged.append(members[0])
