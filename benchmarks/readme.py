@@ -114,6 +114,8 @@ def bench_section() -> str:
         if worlds:
             rows.append(f"| survey accuracy, all {len(worlds)} {role} worlds | "
                         f"{_survey_tally(worlds)} | all |")
+            rows.append(f"| survey accuracy pooled over the {len(worlds)} {role} worlds "
+                        f"(both epochs) | {_survey_pooled(worlds)} | P, R ≥ 0.9; area ±10 % |")
     return "\n".join(rows)
 
 
@@ -130,6 +132,25 @@ def _survey_tally(worlds: list[dict[str, Any]]) -> str:
             f"{precision}, area within 10 % in {area} of {len(sized)}; removals resolved "
             f"{sum(r['found'] for r in res)}/{sum(r['removed_true'] for r in res)}, "
             f"{sum(r['false_resolutions'] for r in res)} false")
+
+
+def _survey_pooled(worlds: list[dict[str, Any]]) -> str:
+    """Per category, precision, recall and area over all the worlds' tasks together."""
+    cats: dict[str, list[dict[str, Any]]] = {}
+    for w in worlds:
+        for e in w["epochs"]:
+            for c, x in e["per_category"].items():
+                cats.setdefault(c, []).append(x)
+    out = []
+    for c, xs in cats.items():
+        tasks, true = sum(x["tasks"] for x in xs), sum(x["true"] for x in xs)
+        right = sum(round(x["precision"] * x["tasks"]) for x in xs)  # tasks matching a truth
+        found = sum(round(x["recall"] * x["true"]) for x in xs)  # truths a task matches
+        area, true_area = sum(x["area_m2"] for x in xs), sum(x["true_area_m2"] for x in xs)
+        out.append(f"{c}: P {right}/{tasks} = {right / max(tasks, 1):.3f}, R {found}/{true} = "
+                   f"{found / max(true, 1):.3f}, area {area:.0f}/{true_area:.0f} m² = "
+                   f"{area / max(true_area, 1e-9):.3f}")
+    return "; ".join(out)
 
 
 def main() -> None:

@@ -494,9 +494,34 @@ def agreed_outline(first: BaseGeometry, cls: str,
     return None if agreed.is_empty else agreed
 
 
+def filled_outline(first: BaseGeometry, cls: str, seen: Sequence[tuple[str, BaseGeometry]],
+                   min_width_m: float = 2.0) -> BaseGeometry | None:
+    """A stitched outline completed by a whole view of the structure at a coarser GSD.
+
+    A structure larger than a tile is stitched from pieces, each trusted in its own tile's
+    core; where the tile that trusts a part missed it (an extension of a pale material at
+    one end of a warehouse), the outline has a notch. The coarse view (``seen``: class,
+    outline) that best matches ``first`` (IoU >= 0.5) sees the whole: what it adds beyond
+    ``first`` at least ``min_width_m`` wide is kept (thinner is the coarse mask's edge
+    noise). It never cuts the finer first outline. None when it does not see the structure.
+    """
+    same = [g for c, g in seen if c == cls and overlap_ratio(g, first) >= 0.5]
+    if not same:
+        return None
+    main = max(same, key=lambda g: overlap_ratio(g, first))
+    beyond = main.difference(first)
+    r = min_width_m / 2
+    beyond = beyond.buffer(-r, join_style="mitre").buffer(r, join_style="mitre") \
+        .intersection(main) if not beyond.is_empty else beyond
+    if beyond.is_empty or beyond.area <= 0:
+        return first
+    return _polygonal(first.union(beyond).buffer(0))
+
+
 def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: Detector,
                 cfg: TilingConfig, verify: Sequence[bool] | None = None,
-                centre_on: Sequence[BaseGeometry | None] | None = None) -> gpd.GeoDataFrame:
+                centre_on: Sequence[BaseGeometry | None] | None = None,
+                max_coarse: int = 3) -> gpd.GeoDataFrame:
     """Look again at chosen detections through a centred tile.
 
     ``which``: a mask can bleed past a roof into its predicted box; a centred view sees other
@@ -510,9 +535,11 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
     have its outline, IoU >= 0.5); what it finds takes its outline, the one view that saw the
     whole structure, and its class (unless another detection already has that outline).
 
-    Structures larger than most of a tile keep their first outline. ``centre_on`` centres a
-    detection's tile on another geometry (the part of it in question). ``detections`` carry
-    their ``source`` raster; geometries are in the frame's CRS.
+    A structure larger than most of a tile (stitched from pieces) is looked at in ``which``
+    through a centred window up to ``max_coarse`` times wider, read at a coarser GSD so that
+    it is whole: see ``filled_outline``; larger ones keep their first outline. ``centre_on``
+    centres a detection's tile on another geometry (the part of it in question).
+    ``detections`` carry their ``source`` raster; geometries are in the frame's CRS.
     """
     geoms = list(detections.geometry)
     classes = list(detections["class"])
@@ -521,14 +548,17 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
            else [True] * len(geoms))
     size_m = cfg.imgsz * cfg.model_gsd_m
     whole = (0.0, 0.0, float(cfg.imgsz), float(cfg.imgsz))
-    looks: list[tuple[int, str, BaseGeometry, BaseGeometry, Any, Tile, np.ndarray]] = []
+    looks: list[tuple[int, str, BaseGeometry, BaseGeometry, Any, int, Tile, np.ndarray]] = []
     with rgb_sources() as open_rgb:
         for i, (look, cls, src, geom) in enumerate(zip(which, detections["class"],
                                                         detections["source"],
                                                         detections.geometry)):
             x0, y0, x1, y1 = geom.bounds
+            # how many tiles wide the view must be for the structure to fit whole
+            scale = max(1, math.ceil(max(x1 - x0, y1 - y0) / (0.8 * size_m)))
             if not (look or checks[i]) or not src or geom.is_empty \
-                    or max(x1 - x0, y1 - y0) > 0.8 * size_m or (ds := open_rgb(src)) is None:
+                    or (scale > 1 and (checks[i] or scale > max_coarse)) \
+                    or (ds := open_rgb(src)) is None:
                 continue
             g = geom
             if detections.crs is not None and CRS.from_user_input(ds.crs) != \
@@ -538,8 +568,9 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
             if centre_on is not None and (at := centre_on[i]) is not None and not at.is_empty:
                 c = at.centroid if g is geom else gpd.GeoSeries(
                     [at], crs=detections.crs).to_crs(ds.crs)[0].centroid
-            win = rasterio.windows.from_bounds(c.x - size_m / 2, c.y - size_m / 2,
-                                               c.x + size_m / 2, c.y + size_m / 2, ds.transform)
+            half = scale * size_m / 2
+            win = rasterio.windows.from_bounds(c.x - half, c.y - half, c.x + half, c.y + half,
+                                               ds.transform)
             try:
                 win = win.round_offsets().round_lengths().intersection(
                     Window(0, 0, ds.width, ds.height))
@@ -550,14 +581,14 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
             tile = Tile(win, t, (False, False, False, False), whole)
             img = read_tile(ds, tile, cfg.imgsz)
             if img is not None:
-                looks.append((i, cls, g, geom, ds.crs, tile, img))
+                looks.append((i, cls, g, geom, ds.crs, scale, tile, img))
     names = detector.classes
     card = detector.card
     dropped: set[int] = set()
     for k in range(0, len(looks), cfg.batch):
         chunk = looks[k:k + cfg.batch]
         # what a view already found, the centred view confirms from the lowest class threshold
-        for (i, cls, g, geom, crs, tile, _), raw in zip(chunk, detector.predict(
+        for (i, cls, g, geom, crs, scale, tile, _), raw in zip(chunk, detector.predict(
                 [c[-1] for c in chunk], floor=card.min_score)):
             dets = [d for d in _to_dets(raw, tile, cfg.min_area_m2)
                     if checks[i] or d.score >= card.threshold(names[d.cls])]
@@ -574,7 +605,9 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
                 best = max(seen, key=lambda d: d.score)  # the class it is surest of
                 classes[i], agreed = names[best.cls], best.geom
             else:
-                agreed = agreed_outline(g, cls, [(names[d.cls], d.geom) for d in dets])
+                views = [(names[d.cls], d.geom) for d in dets]
+                agreed = (agreed_outline(g, cls, views) if scale == 1
+                          else filled_outline(g, cls, views))
                 if agreed is None:
                     continue
             if g is not geom:

@@ -207,3 +207,25 @@ def test_the_agreed_outline_takes_in_a_part_the_centred_view_sees_on_its_own():
                                                 ("shed", neighbour)])
     assert agreed is not None and agreed.area == pytest.approx(neighbour_view.area)
     assert agreed_outline(first, "building", [("shed", first)]) is None  # not of its class
+
+
+def test_a_coarse_whole_view_fills_what_the_stitched_pieces_missed():
+    """A warehouse stitched from tiles lacks the end of its extension (the tile that trusted
+    that ground missed it); the coarse view that sees it whole fills the notch, but neither
+    its edge noise nor a mismatched view changes the outline, and it never cuts."""
+    from pipeline.detect import filled_outline
+
+    warehouse = box(6, 0, 56, 45)
+    extension = box(0, 0, 6, 45)
+    stitched = warehouse.union(box(0, 0, 6, 30))            # the last 15 m of it missed
+    coarse = warehouse.union(extension).buffer(0.3)         # whole, 30 cm of edge noise
+    filled = filled_outline(stitched, "building", [("building", coarse)])
+    assert filled is not None
+    assert filled.intersection(extension).area == pytest.approx(extension.area, rel=0.01)
+    # the coarse edge noise comes along only around what it filled (15 + 6 + 15 m of edge)
+    assert filled.difference(warehouse.union(extension)).area < 0.35 * 36
+    assert filled.contains(stitched.buffer(-0.01))           # never cuts
+    noisy = filled_outline(stitched, "building", [("building", stitched.buffer(0.8))])
+    assert noisy is not None and noisy.area == pytest.approx(stitched.area)
+    assert filled_outline(stitched, "building", [("shed", coarse)]) is None
+    assert filled_outline(stitched, "building", [("building", box(0, 0, 20, 20))]) is None
