@@ -508,11 +508,16 @@ def filled_outline(first: BaseGeometry, cls: str, seen: Sequence[tuple[str, Base
     same = [g for c, g in seen if c == cls and overlap_ratio(g, first) >= 0.5]
     if not same:
         return None
-    main = max(same, key=lambda g: overlap_ratio(g, first))
-    beyond = main.difference(first)
+    return _filled(first, max(same, key=lambda g: overlap_ratio(g, first)), min_width_m)
+
+
+def _filled(first: BaseGeometry, whole: BaseGeometry, min_width_m: float) -> BaseGeometry:
+    """``first`` and what ``whole`` adds beyond it at least ``min_width_m`` wide."""
+    beyond = whole.difference(first)
+    if beyond.is_empty:
+        return first
     r = min_width_m / 2
-    beyond = beyond.buffer(-r, join_style="mitre").buffer(r, join_style="mitre") \
-        .intersection(main) if not beyond.is_empty else beyond
+    beyond = beyond.buffer(-r, join_style="mitre").buffer(r, join_style="mitre").intersection(whole)
     if beyond.is_empty or beyond.area <= 0:
         return first
     return _polygonal(first.union(beyond).buffer(0))
@@ -535,9 +540,10 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
     have its outline, IoU >= 0.5); what it finds takes its outline, the one view that saw the
     whole structure, and its class (unless another detection already has that outline).
 
-    A structure larger than most of a tile (stitched from pieces) is looked at in ``which``
-    through a centred window up to ``max_coarse`` times wider, read at a coarser GSD so that
-    it is whole: see ``filled_outline``; larger ones keep their first outline. ``centre_on``
+    A structure larger than most of a tile (stitched from pieces, or a piece in doubt) is
+    looked at through a centred window up to ``max_coarse`` times wider, read at a coarser GSD
+    so that it is whole; that coarse outline only fills in what the first one lacks (see
+    ``filled_outline``). Larger ones keep their first outline and are not verified. ``centre_on``
     centres a detection's tile on another geometry (the part of it in question).
     ``detections`` carry their ``source`` raster; geometries are in the frame's CRS.
     """
@@ -557,7 +563,7 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
             # how many tiles wide the view must be for the structure to fit whole
             scale = max(1, math.ceil(max(x1 - x0, y1 - y0) / (0.8 * size_m)))
             if not (look or checks[i]) or not src or geom.is_empty \
-                    or (scale > 1 and (checks[i] or scale > max_coarse)) \
+                    or scale > max_coarse \
                     or (ds := open_rgb(src)) is None:
                 continue
             g = geom
@@ -603,7 +609,9 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
                     dropped.add(i)
                     continue
                 best = max(seen, key=lambda d: d.score)  # the class it is surest of
-                classes[i], agreed = names[best.cls], best.geom
+                # a coarse view's outline is coarse: it only fills in what the piece lacks
+                classes[i], agreed = names[best.cls], (best.geom if scale == 1
+                                                       else _filled(g, best.geom, 2.0))
             else:
                 views = [(names[d.cls], d.geom) for d in dets]
                 agreed = (agreed_outline(g, cls, views) if scale == 1

@@ -64,6 +64,8 @@ class DiffConfig:
             caught no spill in 36 surveys and dropped five real extensions of pale material
             on pale paving (ΔE 4.6-8.3). Set 12 for a model whose outlines spill.
         shadow_check_m2: structures smaller than this are not held to the shadow test.
+        min_shadow_contrast: a shadow side less different than this (ΔE) from the structure
+            itself is more of its surface, not a shadow (real structures: 10 and more).
         shadow_veto_below: the shadow test drops only detections the model scored below this.
             A low structure's shadow is short and easily lost (in a neighbour's shadow, off
             the test's eight directions): a weak physical check must not overrule a sure
@@ -101,6 +103,7 @@ class DiffConfig:
     shadow_unreadable_m2: float = 100.0
     min_ground_contrast: float = 0.0
     shadow_check_m2: float = 8.0
+    min_shadow_contrast: float = 5.0
     shadow_veto_below: float = 0.9
     shadow_reach_m: float = 30.0
     exg_threshold: float = 0.08
@@ -309,6 +312,11 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
                 if max(float(b[0]), lit) < shade and _shaded_by(g, casters, sun):
                     continue  # in a building's shadow all round: not tested
                 out[i] = float((1 - b[0] / lit) / typical)
+                # a "shadow" of the structure's own colour is more of the same surface: the
+                # outline stopped inside a larger one (part of a painted court), no shadow
+                band = shapely.affinity.translate(g, *_DIRECTIONS[k]).difference(g.buffer(0.3))
+                if _median_lab_difference(ds, g.buffer(-0.5), band)[0] < cfg.min_shadow_contrast:
+                    out[i] = 0.0
     return out
 
 

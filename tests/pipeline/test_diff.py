@@ -453,3 +453,36 @@ def test_a_trees_shadow_on_the_lawn_is_not_cleared_ground(registry, make_geotiff
     found = cleared_ground([str(path)], registry, None, DiffConfig())
     assert len(found) == 1
     assert found.geometry.iloc[0].area == pytest.approx(80.0, rel=0.1)
+
+
+def test_a_shadow_of_the_structures_own_colour_is_more_of_its_surface(tmp_path, make_geotiff):
+    """Part of a red painted court seen as a building has the rest of the court on its
+    shadow side: as dark as a shadow, but its own colour, so no shadow. A red shed casting a
+    real (grey) shadow still stands."""
+    from pipeline.diff import shadow_evidence
+
+    gsd, h, w = 0.1, 500, 1000
+    img = np.full((3, h, w), 150, np.uint8)
+
+    def fill(x0, y0, x1, y1, value):
+        img[:, int((50 - y1) / gsd):int((50 - y0) / gsd), int(x0 / gsd):int(x1 / gsd)] = \
+            np.array(value, np.uint8)[:, None, None]
+
+    refs = [(10, 5, 18, 13), (30, 5, 38, 13), (50, 5, 58, 13)]
+    for x0, y0, x1, y1 in refs:  # the sun in the east: 3 m shadows to the west
+        fill(x0 - 3, y0, x0, y1, (60, 60, 60))
+        fill(x0, y0, x1, y1, (200, 200, 200))
+    fill(20, 30, 40, 42, (150, 40, 40))      # a red court; the model saw its east half
+    fill(62, 30, 65, 38, (60, 60, 60))       # a red shed and its shadow
+    fill(65, 30, 73, 38, (150, 40, 40))
+    path = make_geotiff(w, h, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
+    reg = district_registry(tmp_path, [(*r, "building") for r in refs])
+    d = dets(("building", box(X + 30, Y + 30, X + 40, Y + 42)),
+             ("shed", box(X + 65, Y + 30, X + 73, Y + 38)))
+    d["source"] = str(path)
+    s = shadow_evidence(d, reg, DiffConfig())
+    assert s[0] == 0.0                       # darker beside it, but the court goes on
+    assert s[1] > 0.8                        # a shadow: the ground, darkened
+    import dataclasses
+    off = shadow_evidence(d, reg, dataclasses.replace(DiffConfig(), min_shadow_contrast=0.0))
+    assert off[0] > DiffConfig().min_shadow_ratio  # brightness alone took it for a shadow
