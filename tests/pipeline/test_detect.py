@@ -229,3 +229,32 @@ def test_a_coarse_whole_view_fills_what_the_stitched_pieces_missed():
     assert noisy is not None and noisy.area == pytest.approx(stitched.area)
     assert filled_outline(stitched, "building", [("shed", coarse)]) is None
     assert filled_outline(stitched, "building", [("building", box(0, 0, 20, 20))]) is None
+
+
+
+def test_a_large_view_in_doubt_is_verified_through_a_coarse_whole_view(tiny_world):
+    """A stretch of open ground a tile wide seen as one roof, cut by its tile's edges: too
+    large for a centred tile, it is verified through a window two tiles wide, which shows no
+    building there, and dropped; far larger than that, it is kept as it is."""
+    import geopandas as gpd
+
+    from models.runtime import Detector
+    from pipeline.detect import second_look
+
+    det = Detector()
+    cfg = TilingConfig.for_detector(det)
+    ortho = str(tiny_world / "epoch1" / "ortho.tif")
+    objects = gpd.read_file(tiny_world / "epoch1" / "truth.gpkg", layer="objects")
+    stands = shapely.union_all(list(objects.geometry))
+    side = 0.9 * cfg.imgsz * cfg.model_gsd_m
+    x0, y0, x1, y1 = objects.total_bounds
+    ghost = min((box(x, y, x + side, y + side) for x in range(int(x0), int(x1 - side), 2)
+                 for y in range(int(y0), int(y1 - side), 2)),
+                key=lambda g: g.intersection(stands).area)
+    assert ghost.intersection(stands).area < 0.2 * ghost.area  # mostly open ground
+    frame = gpd.GeoDataFrame({"class": ["building"], "score": [0.56], "source": [ortho],
+                              "unconfirmed": [True], "cut": [True]},
+                             geometry=[ghost], crs="EPSG:4549")
+    assert len(second_look(frame, [False], det, cfg, verify=[True])) == 0
+    huge = frame.set_geometry([ghost.buffer(60, join_style="mitre")], crs="EPSG:4549")
+    assert len(second_look(huge, [False], det, cfg, verify=[True])) == 1
