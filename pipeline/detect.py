@@ -494,8 +494,12 @@ def agreed_outline(first: BaseGeometry, cls: str,
     return None if agreed.is_empty else agreed
 
 
+#: what a coarse whole view adds to an outline must be this wide (thinner is its edge noise)
+COARSE_MIN_WIDTH_M = 2.0
+
+
 def filled_outline(first: BaseGeometry, cls: str, seen: Sequence[tuple[str, BaseGeometry]],
-                   min_width_m: float = 2.0) -> BaseGeometry | None:
+                   min_width_m: float = COARSE_MIN_WIDTH_M) -> BaseGeometry | None:
     """A stitched outline completed by a whole view of the structure at a coarser GSD.
 
     A structure larger than a tile is stitched from pieces, each trusted in its own tile's
@@ -610,8 +614,9 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
                     continue
                 best = max(seen, key=lambda d: d.score)  # the class it is surest of
                 # a coarse view's outline is coarse: it only fills in what the piece lacks
-                classes[i], agreed = names[best.cls], (best.geom if scale == 1
-                                                       else _filled(g, best.geom, 2.0))
+                classes[i] = names[best.cls]
+                agreed = (best.geom if scale == 1
+                          else _filled(g, best.geom, COARSE_MIN_WIDTH_M))
             else:
                 views = [(names[d.cls], d.geom) for d in dets]
                 agreed = (agreed_outline(g, cls, views) if scale == 1

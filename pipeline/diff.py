@@ -260,8 +260,10 @@ def shadow_evidence(detections: gpd.GeoDataFrame, registry: Registry,
     permitted footprint unless they are large (200 m²) and lie mostly off permits, nor those
     standing in a building's shadow (the ground on their shadow side and on their sunlit
     sides nearer the buildings' shadow than their sunlit light, and a building within
-    ``shadow_reach_m`` towards the sun): a shadow cannot fall on shade. The detections
-    ``also`` marks are tested as well (a shed on a permitted roof).
+    ``shadow_reach_m`` towards the sun): a shadow cannot fall on shade. A shadow side of the
+    structure's own colour (ΔE below ``min_shadow_contrast``) is more of the same surface,
+    which the outline stopped inside: 0. The detections ``also`` marks are tested as well (a
+    shed on a permitted roof).
     """
     out = np.full(len(detections), np.nan)
     permits = registry.permitted_structures
