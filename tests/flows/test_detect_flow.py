@@ -128,3 +128,27 @@ def test_imagery_off_the_registry_is_a_clear_error(tiny_world, tmp_path, make_ge
                          survey_date=dt.date(2026, 4, 1))
     with pytest.raises(SurveyError, match="covers none of the registry"):
         sv.run_survey(spec)
+
+
+def test_a_registry_in_another_projected_crs_gives_the_same_tasks(tiny_world, tmp_path):
+    """Imagery in CGCS2000 / GK zone 40 (EPSG:4549), the registry in UTM 50N: the imagery's
+    detections are brought into the registry's CRS, and the same sites come out."""
+    import pyogrio
+
+    d1 = dates(tiny_world)[0]
+    ortho = str(tiny_world / "epoch1" / "ortho.tif")
+    utm = tmp_path / "registry_utm.gpkg"
+    for name, _ in pyogrio.list_layers(tiny_world / "registry.gpkg"):
+        layer = gpd.read_file(tiny_world / "registry.gpkg", layer=name)
+        layer.to_crs("EPSG:32650").to_file(utm, layer=name, driver="GPKG")
+    runs = {}
+    for key, reg in (("native", tiny_world / "registry.gpkg"), ("utm", utm)):
+        sv.run_survey(sv.SurveySpec((ortho,), reg, tmp_path / key / "out", survey_id="S1",
+                                    survey_date=d1))
+        runs[key] = gpd.read_file(tmp_path / key / "out" / "tasks.geojson")
+    native, other = runs["native"], runs["utm"]
+    assert len(native) >= 3 and len(other) == len(native)
+    for g in native.geometry:  # both in WGS84: the same sites, the same outlines
+        assert max(g.intersection(h).area / g.union(h).area for h in other.geometry) > 0.9
+    # areas are measured in each registry's CRS (scale factors differ by well under 1 %)
+    assert sorted(other.area_m2) == pytest.approx(sorted(native.area_m2), rel=0.01)
