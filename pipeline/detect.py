@@ -29,7 +29,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geodata.raster import GDAL_CACHE_BYTES, rgb_sources
 from models.runtime import Detector, RawDetection, chw_to_hwc
-from pipeline.diff import overlap_ratio
+from pipeline.diff import overlap_ratio, without_slivers
 from pipeline.groups import connected_groups
 from skypatrol.errors import InvalidImageryError
 
@@ -483,10 +483,8 @@ def agreed_outline(first: BaseGeometry, cls: str,
     outline, that part agrees too (a neighbour the first outline bled onto does not overlap
     the structure). None when the centred view does not see the structure.
     """
-    same = [g for c, g in seen if c == cls and overlap_ratio(g, first) >= 0.5]
-    if not same:
+    if (main := _best_match(first, cls, seen)) is None:
         return None
-    main = max(same, key=lambda g: overlap_ratio(g, first))
     parts = [main] + [g for c, g in seen if g is not main and _same_kind(c, cls)
                       and g.intersection(first).area >= 0.8 * g.area
                       and g.intersection(main).area >= 0.1 * g.area]
@@ -509,19 +507,20 @@ def filled_outline(first: BaseGeometry, cls: str, seen: Sequence[tuple[str, Base
     ``first`` at least ``min_width_m`` wide is kept (thinner is the coarse mask's edge
     noise). It never cuts the finer first outline. None when it does not see the structure.
     """
+    main = _best_match(first, cls, seen)
+    return None if main is None else _filled(first, main, min_width_m)
+
+
+def _best_match(first: BaseGeometry, cls: str,
+                seen: Sequence[tuple[str, BaseGeometry]]) -> BaseGeometry | None:
+    """The outline of class ``cls`` in ``seen`` that best matches ``first`` (IoU >= 0.5)."""
     same = [g for c, g in seen if c == cls and overlap_ratio(g, first) >= 0.5]
-    if not same:
-        return None
-    return _filled(first, max(same, key=lambda g: overlap_ratio(g, first)), min_width_m)
+    return max(same, key=lambda g: overlap_ratio(g, first)) if same else None
 
 
 def _filled(first: BaseGeometry, whole: BaseGeometry, min_width_m: float) -> BaseGeometry:
     """``first`` and what ``whole`` adds beyond it at least ``min_width_m`` wide."""
-    beyond = whole.difference(first)
-    if beyond.is_empty:
-        return first
-    r = min_width_m / 2
-    beyond = beyond.buffer(-r, join_style="mitre").buffer(r, join_style="mitre").intersection(whole)
+    beyond = without_slivers(whole.difference(first), min_width_m / 2).intersection(whole)
     if beyond.is_empty or beyond.area <= 0:
         return first
     return _polygonal(first.union(beyond).buffer(0))

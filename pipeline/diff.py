@@ -118,7 +118,7 @@ def _empty(crs: object) -> gpd.GeoDataFrame:
                             geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
 
-def _clean(g: BaseGeometry, tol: float) -> BaseGeometry:
+def without_slivers(g: BaseGeometry, tol: float) -> BaseGeometry:
     """Remove slivers thinner than ``2 * tol`` by a morphological opening."""
     if g.is_empty:
         return g
@@ -193,7 +193,7 @@ def cleared_ground(
                 for geom, val in shapes(bare.astype(np.uint8), mask=bare, transform=t):
                     if val != 1:
                         continue
-                    poly = _clean(shape(geom), cfg.vegetation_gsd_m).intersection(area)
+                    poly = without_slivers(shape(geom), cfg.vegetation_gsd_m).intersection(area)
                     if poly.area >= cfg.min_green_m2:
                         found.append(poly)
                         srcs.append(path)
@@ -467,7 +467,7 @@ def extension_excess(geom: BaseGeometry, registry: Registry, cls: str, cfg: Diff
     tol = cfg.footprint_tolerance_m
     if geom.intersects(registry.permitted_union):
         tol = max(tol, cfg.extension_min_depth_m)
-    return raw.intersection(_clean(raw, tol / 2).buffer(tol))
+    return raw.intersection(without_slivers(raw, tol / 2).buffer(tol))
 
 
 def _permit_overlap(geom: BaseGeometry, registry: Registry, kind: str) -> tuple[float, float]:
@@ -555,7 +555,7 @@ def diff_registry(
                 category, vgeom = "illegal_billboard", geom
         else:
             lost = geom.intersection(green) if not green.is_empty else Polygon()
-            lost = _clean(lost, 0.2)
+            lost = without_slivers(lost, 0.2)
             if lost.area >= cfg.min_green_m2:
                 category, vgeom = "green_encroachment", lost
             elif cls in ("building", "shed"):
