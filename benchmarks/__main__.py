@@ -62,6 +62,7 @@ BENCHMARKS = {
     "georef": _lazy("bench_georef"),
     "detect": _lazy("bench_detect"),
     "survey": _lazy("bench_survey"),
+    "real": _lazy("bench_real"),
 }
 
 

@@ -32,6 +32,8 @@ class Match:
     area_error: float | None  # relative footprint area error of a true positive
     #: how far the detected outline lies outside the true one (m; negative: inside)
     outline_offset_m: float | None = None
+    #: mask IoU with the true object it matched
+    iou: float | None = None
 
 
 def average_precision(scores: Sequence[float], tps: Sequence[bool], n_true: int) -> float:
@@ -74,7 +76,7 @@ def match_detections(det: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, cls: str,
             used.add(best)
             ta = t.geometry.iloc[best].area
             out.append(Match(cls, float(score), True, abs(geom.area - ta) / ta,
-                             (geom.area - ta) / max(geom.length, 1e-9)))
+                             (geom.area - ta) / max(geom.length, 1e-9), round(best_iou, 4)))
         else:
             out.append(Match(cls, float(score), False, None))
     return out, len(t)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,11 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import shapely
+from filelock import FileLock, Timeout
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
+
+from skypatrol.errors import InputError
 
 OBS_COLUMNS = ["task_id", "survey_id", "survey_date", "category", "object_class", "area_m2",
                "confidence", "parcel_id", "district", "squad", "source"]
@@ -34,6 +39,16 @@ CASE_COLUMNS = ["task_id", "category", "object_class", "status", "first_seen", "
                 "squad_result", "squad_result_date", "squad_note"]
 RESULT_COLUMNS = ["task_id", "result", "result_date", "note", "imported_at", "source"]
 SQUAD_RESULTS = ("rectified", "disputed")
+#: What squads write in the result column (the Chinese work order asks for 已整改/有异议).
+RESULT_WORDS = {"rectified": "rectified", "disputed": "disputed",
+                "已整改": "rectified", "整改": "rectified", "有异议": "disputed",
+                "异议": "disputed"}
+log = logging.getLogger(__name__)
+
+#: The layers a case register holds; a GeoPackage with any other layer is not a register.
+REGISTER_LAYERS = frozenset({"observations", "surveys", "cases", "squad_results"})
+#: How long a survey waits for another one's hold on the register, seconds.
+LOCK_WAIT_S = 600.0
 CATEGORY_WEIGHT = {"green_encroachment": 3.0, "illegal_construction": 2.5,
                    "illegal_billboard": 1.5}
 
@@ -77,8 +92,75 @@ def _read(path: Path, layer: str, columns: list[str], crs: CRS) -> gpd.GeoDataFr
                             geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
 
+def check_register(path: Path | str) -> None:
+    """Refuse a file that is not a case register before anything is written to it.
+
+    A new path is fine. An existing one must be a readable GeoPackage holding only the
+    register's layers: a parcel registry (or any other GeoPackage) given as ``--cases``
+    would otherwise be replaced by the register and its layers lost.
+
+    Raises:
+        InputError: unreadable, or holding layers that are not the register's.
+
+    """
+    p = Path(path)
+    if not p.exists():
+        if not p.parent.is_dir():
+            raise InputError(f"{p}: the case register's folder does not exist")
+        return
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder; the case register is a GeoPackage file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: the case register is an empty file (delete it to start anew)")
+    try:
+        layers = {n for n, _ in pyogrio.list_layers(p)}
+    except Exception as exc:  # pyogrio raises DataSourceError and plain errors alike
+        raise InputError(f"{p}: not a readable GeoPackage case register ({exc})") from exc
+    foreign = sorted(layers - REGISTER_LAYERS)
+    if foreign:
+        raise InputError(
+            f"{p}: holds layers that are not a case register's ({', '.join(foreign)}); "
+            "is it the parcel registry? Give --cases a register of its own")
+
+
+@contextmanager
+def register_lock(path: Path | str, holder: str, wait_s: float = LOCK_WAIT_S,
+                  notify: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the register for one read-modify-write; other writers wait for it.
+
+    The lock is a ``<register>.lock`` file beside the register (``filelock``, so a crashed
+    holder's lock is released with its process); who holds it is written to
+    ``<register>.lock.holder`` so a waiting survey can say whom it waits for.
+
+    Raises:
+        InputError: the register stayed locked for ``wait_s`` seconds.
+
+    """
+    p = Path(path).resolve()
+    lock = FileLock(str(p) + ".lock")
+    who = Path(str(p) + ".lock.holder")
+    try:
+        lock.acquire(timeout=0.2)
+    except Timeout:
+        held_by = who.read_text().strip() if who.exists() else "another process"
+        if notify is not None:
+            notify(f"waiting for the register {p} held by {held_by}")
+        try:
+            lock.acquire(timeout=wait_s)
+        except Timeout:
+            raise InputError(f"{p}: the case register is still held by {held_by} after "
+                             f"{wait_s:.0f} s; try again when it is done") from None
+    try:
+        who.write_text(holder + "\n")
+        yield
+    finally:
+        who.unlink(missing_ok=True)
+        lock.release()
+
+
 def read_register(path: Path | str, crs: CRS | str) -> dict[str, gpd.GeoDataFrame]:
     """The register's layers (empty frames for a new register)."""
+    check_register(path)
     p, c = Path(path), CRS.from_user_input(crs)
     return {
         "observations": _read(p, "observations", OBS_COLUMNS, c),
@@ -161,7 +243,13 @@ def derive_cases(obs: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, crs: CRS,
 
 
 def _write_atomic(path: Path, layers: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.gpkg")
+    """Write all layers to a temporary file, then replace the register with it.
+
+    A symlinked register is written through its link (the shared target is updated, the
+    link stays), and the file keeps its permission bits.
+    """
+    target = path.resolve()
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp.gpkg")
     tmp.unlink(missing_ok=True)
     try:
         for name, df in layers.items():
@@ -169,7 +257,9 @@ def _write_atomic(path: Path, layers: dict[str, Any]) -> None:
                 df.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
             elif len(df):
                 pyogrio.write_dataframe(df, tmp, layer=name, driver="GPKG")
-        os.replace(tmp, path)
+        if target.exists():
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
+        os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -217,10 +307,17 @@ def update_register(
     Each violation is matched to an open case of the same category (one-to-one, best match
     first); unmatched ones open new cases. Cases open before this survey, covered by its
     imagery and not seen again, are resolved by it. Running the same survey again replaces
-    its own observations, so the register does not change the second time.
+    its own observations, so the register does not change the second time. The whole
+    read-modify-write holds the register's lock: concurrent surveys wait, nothing is lost.
     """
-    cfg = cfg or MatchConfig()
-    p = Path(path)
+    with register_lock(path, f"survey {survey_id}", notify=log.warning):
+        return _update_register(Path(path), survey_id, survey_date, coverage, violations,
+                                n_inputs, cfg or MatchConfig(), imagery)
+
+
+def _update_register(p: Path, survey_id: str, survey_date: dt.date, coverage: BaseGeometry,
+                     violations: gpd.GeoDataFrame, n_inputs: int, cfg: MatchConfig,
+                     imagery: Sequence[str]) -> CaseUpdate:
     crs = CRS.from_user_input(violations.crs)
     reg = read_register(p, crs)
     date_s = survey_date.isoformat()
@@ -314,15 +411,23 @@ def import_squad_results(path: Path | str, sheet: Path | str,
     for col in ("task_id", "result"):
         if col not in df.columns:
             raise InputError(f"{s}: column '{col}' missing (have: {', '.join(df.columns)})")
+    check_register(p)
     crs = gpd.read_file(p, layer="cases", rows=1).crs
+    with register_lock(p, f"import of {s.name}", notify=log.warning):
+        return _import_rows(p, s, df, crs, cfg or MatchConfig())
+
+
+def _import_rows(p: Path, s: Path, df: pd.DataFrame, crs: Any, cfg: MatchConfig) -> int:
+    """Validate every row first, then write them all at once (nothing on any bad row)."""
     reg = read_register(p, crs)
     known = set(reg["cases"].task_id)
     rows = []
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for i, r in df.iterrows():
-        result = str(r.get("result") or "").strip().lower()
-        if not result or result == "nan":
+        raw = str(r.get("result") or "").strip()
+        if not raw or raw == "nan":
             continue
+        result = RESULT_WORDS.get(raw.lower(), raw.lower())
         line = int(str(i)) + 2  # header is row 1
         tid = str(r["task_id"]).strip().lstrip("'")
         if tid not in known:
@@ -343,9 +448,18 @@ def import_squad_results(path: Path | str, sheet: Path | str,
         rows.append({"task_id": tid, "result": result, "result_date": date,
                      "note": "" if note == "nan" else note, "imported_at": now,
                      "source": str(s)})
-    results = pd.concat([reg["squad_results"], pd.DataFrame(rows)], ignore_index=True)
+    old = reg["squad_results"]
+    seen = {(str(a), str(b), str(c), str(d)) for a, b, c, d in
+            zip(old.get("task_id", []), old.get("result", []), old.get("result_date", []),
+                old.get("note", []))}
+    # the same sheet imported twice records nothing the second time
+    rows = [r for r in rows if (r["task_id"], r["result"], r["result_date"], r["note"])
+            not in seen]
+    if not rows:
+        return 0
+    results = pd.concat([old, pd.DataFrame(rows)], ignore_index=True)
     cases = derive_cases(reg["observations"], reg["surveys"], CRS.from_user_input(crs),
-                         cfg or MatchConfig(), results)
+                         cfg, results)
     _write_atomic(p, {"observations": reg["observations"], "surveys": reg["surveys"],
                       "cases": cases, "squad_results": results})
     return len(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import sys
@@ -126,6 +127,20 @@ def check(registry: Path, imagery: tuple[Path, ...]) -> None:
                 sys.exit(EXIT_BAD_INPUT)
 
     _run(body)
+
+
+def _hold_out(spec: str) -> Any:
+    """``NAME:LON,LAT[,KM]`` as a :class:`models.real.HoldOut`."""
+    from models.real import HoldOut
+
+    name, _, rest = spec.partition(":")
+    try:
+        vals = [float(v) for v in rest.split(",")]
+        if len(vals) not in (2, 3) or not name:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"--hold-out {spec!r}: expected NAME:LON,LAT[,KM]") from None
+    return HoldOut(name, *vals)
 
 
 def _parse_date(value: str | None) -> dt.date | None:
@@ -270,10 +285,27 @@ def demo(out: Path, size_m: float, seed: int, lang: str) -> None:
               help="ultralytics model YAML (trained from scratch) or .pt to fine-tune.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @click.option("--no-onnx", is_flag=True, help="Skip the ONNX export (and its int8 copy).")
+@click.option("--real", "real", multiple=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of real labelled tiles (...-x-y-z images with GeoJSON building "
+                   "outlines of the same name, as in RAMP/fAIr), trained on together with the "
+                   "synthetic worlds. Repeatable.")
+@click.option("--hold-out", "hold_out", multiple=True, metavar="NAME:LON,LAT[,KM]",
+              help="A town kept out of training and validation (every tile within KM, "
+                   "default 25). Default: nepal-banepa:85.52,27.63.")
+@click.option("--real-repeat", default=2, show_default=True,
+              help="Copies of each real training image (rotated), its weight against the "
+                   "synthetic tiles.")
+@click.option("--lr0", default=None, type=float,
+              help="Initial learning rate [default 0.01; lower it to fine-tune a .pt].")
+@click.option("--world-seed", "world_seed", default=1000, show_default=True,
+              help="First synthetic training world seed.")
 def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_size_m: float,
           tiles: int, epochs: int, time_h: float | None, imgsz: int, batch: int, device: str,
-          model_yaml: str, resume: bool, no_onnx: bool) -> None:
-    """Train the detection model (from synthetic worlds by default) and package it."""
+          model_yaml: str, resume: bool, no_onnx: bool, real: tuple[Path, ...],
+          hold_out: tuple[str, ...], real_repeat: int, lr0: float | None,
+          world_seed: int) -> None:
+    """Train the detection model (synthetic worlds, plus real tiles with --real) and package it."""
 
     def body() -> None:
         from models.dataset import CLASSES, DatasetConfig, build_dataset
@@ -284,12 +316,15 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
         try:
             tcfg = TrainConfig(model=model_yaml, epochs=epochs, imgsz=imgsz, batch=batch,
                                device=device, time_h=time_h)
+            if lr0 is not None:  # a fine-tune: a lower rate and a short warm-up
+                tcfg = dataclasses.replace(tcfg, lr0=lr0, warmup_epochs=1.0)
+            holds = tuple(_hold_out(h) for h in hold_out)
         except ValueError as exc:
             raise InputError(str(exc)) from exc
         training: dict[str, object] = {"train": config_dict(tcfg)}
         if data is None:
-            dcfg = DatasetConfig(seeds=tuple(range(1000, 1000 + worlds)), size_m=world_size_m,
-                                 imgsz=imgsz, tiles_per_epoch=tiles)
+            dcfg = DatasetConfig(seeds=tuple(range(world_seed, world_seed + worlds)),
+                                 size_m=world_size_m, imgsz=imgsz, tiles_per_epoch=tiles)
             data_yaml = out / "dataset" / "data.yaml"
             if not data_yaml.exists():
                 bar = _Bar()
@@ -300,6 +335,13 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
             training["dataset"] = {"synthetic": True, "seeds": list(dcfg.seeds),
                                    "val_seeds": [1900, 1901], "world_size_m": world_size_m,
                                    "tiles_per_epoch": tiles}
+            if real:
+                from models.real import DEFAULT_HOLD_OUT, RealDatasetConfig, real_training_set
+
+                rcfg = RealDatasetConfig(gsd_cm=dcfg.gsd_cm, imgsz=imgsz,
+                                         hold_out=holds or DEFAULT_HOLD_OUT, repeat=real_repeat)
+                data_yaml, training["real"] = real_training_set(
+                    real, out, rcfg, synthetic=out / "dataset", names=CLASSES)
         else:
             data_yaml, gsd = data, data_gsd_cm
             training["dataset"] = {"synthetic": False, "data": str(data)}

@@ -1,0 +1,119 @@
+"""The case register as a shared database: locked writes, foreign files refused, links kept."""
+
+import datetime as dt
+import multiprocessing as mp
+import os
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from pipeline.cases import (
+    check_register,
+    import_squad_results,
+    read_register,
+    register_lock,
+    update_register,
+)
+from skypatrol.errors import InputError
+
+CRS = "EPSG:4549"
+X, Y = 529000.0, 3493000.0
+D1 = dt.date(2026, 3, 10)
+
+
+def viol(geom, category="illegal_construction"):
+    return gpd.GeoDataFrame(
+        {"category": [category], "object_class": ["shed"], "area_m2": [geom.area],
+         "confidence": [0.9], "parcel_id": ["P1"], "district": ["Liangxi"],
+         "squad": ["Liangxi-1"], "source": ["o.tif"]}, geometry=[geom], crs=CRS)
+
+
+def _one_survey(args):
+    reg, k = args
+    x = X + 300 * k  # each survey covers its own ground: none can resolve another's case
+    update_register(reg, f"S{k}", D1 + dt.timedelta(days=k), box(x, Y, x + 200, Y + 200),
+                    viol(box(x + 10, Y + 10, x + 16, Y + 15)))
+    return k
+
+
+def test_eight_concurrent_surveys_lose_nothing(tmp_path):
+    reg = str(tmp_path / "cases.gpkg")
+    with mp.get_context("spawn").Pool(8) as pool:
+        assert sorted(pool.map(_one_survey, [(reg, k) for k in range(8)])) == list(range(8))
+    layers = read_register(reg, CRS)
+    assert sorted(layers["surveys"].survey_id) == [f"S{k}" for k in range(8)]
+    assert sorted(layers["observations"].survey_id) == [f"S{k}" for k in range(8)]
+    assert list(layers["cases"].status) == ["open"] * 8  # no false resolution
+    assert not list(tmp_path.glob("*.tmp.gpkg"))
+
+
+def test_a_registry_given_as_cases_is_refused_and_kept(tmp_path):
+    registry = tmp_path / "registry.gpkg"
+    parcels = gpd.GeoDataFrame({"parcel_id": ["P1"]}, geometry=[box(X, Y, X + 9, Y + 9)],
+                               crs=CRS)
+    parcels.to_file(registry, layer="parcels", driver="GPKG")
+    before = registry.read_bytes()
+    with pytest.raises(InputError, match="parcels"):
+        update_register(registry, "S1", D1, box(X, Y, X + 50, Y + 50),
+                        viol(box(X + 1, Y + 1, X + 5, Y + 5)))
+    assert registry.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"", b"not a geopackage at all"])
+def test_a_broken_register_is_a_clear_error(tmp_path, content):
+    reg = tmp_path / "cases.gpkg"
+    reg.write_bytes(content)
+    with pytest.raises(InputError, match="cases.gpkg"):
+        check_register(reg)
+
+
+def test_a_symlinked_register_stays_a_link_and_keeps_its_mode(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    target = shared / "cases.gpkg"
+    update_register(target, "S1", D1, box(X, Y, X + 50, Y + 50),
+                    viol(box(X + 1, Y + 1, X + 5, Y + 5)))
+    os.chmod(target, 0o600)
+    link = tmp_path / "cases.gpkg"
+    link.symlink_to(target)
+    update_register(link, "S2", D1 + dt.timedelta(days=1), box(X + 100, Y, X + 150, Y + 50),
+                    viol(box(X + 101, Y + 1, X + 105, Y + 5)))
+    assert link.is_symlink()
+    assert sorted(read_register(target, CRS)["surveys"].survey_id) == ["S1", "S2"]
+    assert (target.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_held_register_times_out_with_the_holder_named(tmp_path):
+    reg = tmp_path / "cases.gpkg"
+    heard = []
+    with register_lock(reg, "survey A"):
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(1) as pool:
+            err = pool.apply(_try_lock, (str(reg),))
+    assert "survey A" in err
+    with register_lock(reg, "survey B", notify=heard.append):
+        pass
+    assert heard == []  # free again: no waiting said
+
+
+def _try_lock(reg):
+    try:
+        with register_lock(reg, "survey C", wait_s=0.5):
+            return "acquired"
+    except InputError as exc:
+        return str(exc)
+
+
+def test_import_results_is_idempotent_and_reads_chinese(tmp_path):
+    reg = tmp_path / "cases.gpkg"
+    u = update_register(reg, "S1", D1, box(X, Y, X + 50, Y + 50),
+                        viol(box(X + 1, Y + 1, X + 5, Y + 5)))
+    sheet = tmp_path / "back.csv"
+    pd.DataFrame({"task_id": list(u.tasks.task_id), "result": ["已整改"],
+                  "result_date": ["2026-03-20"]}).to_csv(sheet, index=False)
+    assert import_squad_results(reg, sheet) == 1
+    assert import_squad_results(reg, sheet) == 0
+    results = read_register(reg, CRS)["squad_results"]
+    assert list(results.result) == ["rectified"]
