@@ -13,24 +13,30 @@ from prefect import flow, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE as NO_CACHE
 from prefect.context import TaskRunContext
+from prefect.states import Failed
 
 from models.runtime import Detector
 from pipeline import survey as sv
-from pipeline.ingest import IngestConfig, Ingested, IngestReport
+from pipeline.ingest import IngestConfig, Ingested, IngestReport, check_skip_policy
+from skypatrol.errors import InputError, SkypatrolError
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def ingest_task(inputs: list[str], crs_wkt: str, max_skip_ratio: float) -> IngestReport:
-    """Discover, hash and validate the inputs (file reads only: safe to retry)."""
+def ingest_task(inputs: list[str], crs_wkt: str) -> IngestReport:
+    """Discover, hash and validate every input; bad files are verdicts, not errors.
+
+    Only an I/O failure is retried (file reads only: safe); the skip policy is applied by
+    the flow, so a survey with too many bad files is not hashed three times.
+    """
     from pipeline.ingest import ingest
 
-    return ingest(inputs, crs_wkt, IngestConfig(max_skip_ratio=max_skip_ratio))
+    return ingest(inputs, crs_wkt, strict=False)
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def prepare_task(item: Ingested, workdir: str) -> str:
+def prepare_task(item: Ingested, workdir: str, crs_wkt: str) -> str:
     """Georeference a photo (an orthophoto passes through); returns a GeoTIFF path."""
-    return sv.prepare_raster(item, Path(workdir))
+    return sv.prepare_raster(item, Path(workdir), crs_wkt)
 
 
 def _detect_key(context: TaskRunContext, params: dict[str, Any]) -> str:
@@ -71,21 +77,45 @@ def detect_flow(
     lang: str = "en",
     max_skip_ratio: float = 0.5,
 ) -> dict[str, Any]:
-    """Process one survey: imagery -> detections -> registry diff -> cases -> task lists."""
+    """Process one survey: imagery -> detections -> registry diff -> cases -> task lists.
+
+    Bad input ends the run Failed with one message (no traceback) and a ``summary.json``
+    with status ``failed``; calling the flow raises that error again.
+    """
     spec = sv.SurveySpec(
         inputs=tuple(inputs), registry=Path(registry), out=Path(out),
         cases=Path(cases) if cases else None, survey_id=survey_id, survey_date=survey_date,
         model=Path(model) if model else None, lang=lang,
     )
+    report_to: list[IngestReport] = []
+    try:
+        try:
+            policy = IngestConfig(max_skip_ratio=max_skip_ratio)
+        except ValueError as exc:
+            raise InputError(f"--max-skip-ratio: {exc}") from exc
+        return _survey(spec, policy, report_to)
+    except SkypatrolError as exc:
+        sv.failed_summary(spec, str(exc), report_to[0] if report_to else None)
+        # the run ends Failed with the message and no traceback; a caller of the flow gets
+        # ``exc`` raised again (Prefect raises a returned failed state's data)
+        return Failed(message=str(exc), data=exc)  # type: ignore[return-value]
+
+
+def _survey(spec: sv.SurveySpec, policy: IngestConfig,
+            report_to: list[IngestReport]) -> dict[str, Any]:
+    model = str(spec.model) if spec.model else None
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    reg = sv.load_registry(spec.registry)
+    reg = sv.start_checks(spec)
     crs_wkt = reg.crs.to_wkt()
-    report = ingest_task(list(inputs), crs_wkt, max_skip_ratio)
+    report = ingest_task(list(spec.inputs), crs_wkt)
+    report_to.append(report)
+    check_skip_policy(report, policy)
     sid, date = sv.survey_identity(spec, report)
     timings["ingest_s"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
-    rasters = [f.result() for f in prepare_task.map(report.ok, unmapped(str(spec.workdir)))]
+    rasters = [f.result() for f in prepare_task.map(report.ok, unmapped(str(spec.workdir)),
+                                                     unmapped(crs_wkt))]
     cov = sv.coverage(report.ok, rasters, reg.crs)
     sv.check_overlap(cov, reg)
     timings["georeference_s"] = round(time.perf_counter() - t, 2)

@@ -80,6 +80,10 @@ def _parse_date(value: object) -> dt.date | None:
     return dt.date.fromisoformat(str(value)[:10])
 
 
+#: Characters that are not allowed in XML 1.0 (and print as nothing): not valid in an id.
+_CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
 def _check_layer(
     src: str, layer: str, df: gpd.GeoDataFrame, problems: list[Problem]
 ) -> gpd.GeoDataFrame:
@@ -93,6 +97,11 @@ def _check_layer(
         ids = df[id_col]
         for idx in df.index[ids.isna() | (ids.astype(str).str.strip() == "")]:
             problems.append(Problem(src, "empty id", layer, id_col, f"fid {idx}"))
+        for idx in df.index[ids.astype(str).str.contains(_CONTROL_CHARS, regex=True)
+                            & ids.notna()]:
+            problems.append(Problem(src, "id contains control characters (they break KML, "
+                                    "XML and spreadsheets); remove them", layer, id_col,
+                                    f"fid {idx}"))
         dup = ids[ids.duplicated(keep=False) & ids.notna()]
         for value in sorted(set(dup.astype(str))):
             problems.append(Problem(src, "duplicate id", layer, id_col, f"'{value}'"))

@@ -187,30 +187,84 @@ def evaluate_towns(roots: Sequence[Path | str], towns: Sequence[HoldOut],
     return report
 
 
+def scene_rasters(folder: Path, out_dir: Path) -> list[tuple[str, Path]]:
+    """A negative scene's images as GeoTIFFs the pipeline measures in ground metres.
+
+    GeoTIFFs in UTM are used as they are; those in degrees or a Mercator projection (whose
+    metres grow by 1/cos(latitude)) are warped into their UTM zone. Plain images get a
+    local grid at the GSD their ``SOURCE.json`` states (for the file, or the folder).
+    """
+    meta = json.loads((folder / "SOURCE.json").read_text())
+    per_file = {f["file"]: f for f in meta.get("files", []) if isinstance(f, dict)}
+    out = []
+    for k, img in enumerate(sorted(p for p in folder.rglob("*") if p.suffix.lower() in
+                                   (".tif", ".tiff", ".png", ".jpg", ".jpeg"))):
+        dst = out_dir / f"{folder.name}-{k:04d}-{img.stem}.tif"
+        if img.suffix.lower() in (".tif", ".tiff"):
+            with rasterio.open(img) as ds:
+                if ds.crs is not None and ds.crs.is_projected and ds.crs.to_epsg() not in (
+                        3857, 3395, 900913):
+                    out.append((img.name, img))
+                    continue
+                if ds.crs is not None:
+                    _warp_to_utm(ds, dst)
+                    out.append((img.name, dst))
+                    continue
+        rgb = cv2.imread(str(img), cv2.IMREAD_COLOR)
+        if rgb is None:
+            continue
+        gsd_m = float(per_file.get(img.name, {}).get("gsd_cm", meta.get("gsd_cm"))) / 100.0
+        h, w = rgb.shape[:2]
+        with rasterio.open(dst, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8",
+                           crs="EPSG:32650",
+                           transform=from_bounds(500000, 0, 500000 + w * gsd_m, h * gsd_m,
+                                                 w, h)) as ds_out:
+            ds_out.write(rgb[:, :, ::-1].transpose(2, 0, 1))
+        out.append((img.name, dst))
+    return out
+
+
+def _warp_to_utm(ds: rasterio.io.DatasetReader, dst: Path) -> None:
+    from rasterio.warp import transform_bounds
+
+    w, s, e, n = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
+    lon, lat = (w + e) / 2, (s + n) / 2
+    utm = CRS.from_epsg((32600 if lat >= 0 else 32700) + int((lon + 180) // 6) + 1)
+    tf, width, height = calculate_default_transform(ds.crs, utm, ds.width, ds.height,
+                                                    *ds.bounds)
+    with rasterio.open(dst, "w", driver="GTiff", width=width, height=height, count=3,
+                       dtype="uint8", crs=utm, transform=tf, nodata=0) as out:
+        for b in (1, 2, 3):
+            reproject(rasterio.band(ds, b), rasterio.band(out, b),
+                      resampling=Resampling.bilinear, dst_nodata=0)
+
+
 def evaluate_negatives(folders: Sequence[Path | str], card: Path | str | None = None,
                        runtime: str | None = None) -> dict[str, Any]:
-    """Findings per hectare on real scenes with no structures (each folder's GeoTIFFs).
+    """Findings per hectare on real scenes with no structures (each with a SOURCE.json).
 
-    Every detection of any class is a false finding here.
+    Every detection of any class is a false finding here; the area is the valid pixels'.
     """
     from pipeline.detect import TilingConfig, detect_raster
 
     detector = Detector(card, runtime=runtime)
     tiling = TilingConfig.for_detector(detector)
     scenes: dict[str, Any] = {}
-    for folder in folders:
-        f = Path(folder)
-        for tif in sorted(f.rglob("*.tif")):
-            with rasterio.open(tif) as ds:
-                if ds.crs is None or not ds.crs.is_projected:
-                    continue
-                area_ha = ds.width * ds.height * abs(ds.transform.a * ds.transform.e) / 1e4
-                crs = ds.crs
-            det = detect_raster(str(tif), detector, tiling, crs)
-            scenes[f"{f.name}/{tif.name}"] = {
-                "area_ha": round(area_ha, 3), "findings": len(det),
-                "by_class": {str(k): int(v) for k, v in det["class"].value_counts().items()},
-            }
+    with tempfile.TemporaryDirectory() as tmp:
+        for folder in map(Path, folders):
+            area, found = 0.0, 0
+            by_class: dict[str, int] = defaultdict(int)
+            for _, tif in scene_rasters(folder, Path(tmp)):
+                with rasterio.open(tif) as ds:
+                    valid = (ds.read_masks(1) > 0).sum()
+                    area += valid * abs(ds.transform.a * ds.transform.e) / 1e4
+                    crs = ds.crs
+                det = detect_raster(str(tif), detector, tiling, crs)
+                found += len(det)
+                for k, v in det["class"].value_counts().items():
+                    by_class[str(k)] += int(v)
+            scenes[folder.name] = {"area_ha": round(area, 3), "findings": found,
+                                   "by_class": dict(by_class)}
     total_ha = sum(s["area_ha"] for s in scenes.values())
     total = sum(s["findings"] for s in scenes.values())
     return {"scenes": scenes, "area_ha": round(total_ha, 3), "findings": total,

@@ -105,9 +105,7 @@ def check_register(path: Path | str) -> None:
     """
     p = Path(path)
     if not p.exists():
-        if not p.parent.is_dir():
-            raise InputError(f"{p}: the case register's folder does not exist")
-        return
+        return  # a new register: made with its folder on the first write
     if p.is_dir():
         raise InputError(f"{p}: is a folder; the case register is a GeoPackage file")
     if p.stat().st_size == 0:
@@ -137,6 +135,7 @@ def register_lock(path: Path | str, holder: str, wait_s: float = LOCK_WAIT_S,
 
     """
     p = Path(path).resolve()
+    p.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(p) + ".lock")
     who = Path(str(p) + ".lock.holder")
     try:

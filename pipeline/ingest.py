@@ -16,17 +16,25 @@ import fsspec
 import rasterio
 from PIL import Image
 from rasterio.enums import Interleaving
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.vrt import WarpedVRT
 from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 
 from geodata.crs import round_coords, to_wgs84
 from geodata.georef import FramePose, NoPoseError, read_dji_pose, read_tello_pose, tello_sidecar
+from pipeline.quality import QualityConfig, measure
 from skypatrol.errors import InputError, InvalidImageryError
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".vrt", ".jp2"}
 PHOTO_SUFFIXES = {".jpg", ".jpeg"}
 SIDECAR_SUFFIXES = {".json"}
+#: Files that travel with imagery and are not imagery: GDAL's side files (.aux.xml, .ovr,
+#: .msk, world files), DJI's RTK and flight records (.MRK, .obs, .nav, .bin, .SRT, .LRF),
+#: and checksums. Folders are full of them; they are passed over, never "unusable inputs".
+SIDE_FILE_SUFFIXES = {".xml", ".ovr", ".msk", ".tfw", ".tifw", ".jgw", ".wld", ".prj",
+                      ".mrk", ".obs", ".nav", ".bin", ".srt", ".lrf", ".md5",
+                      ".sha256"}
 
 
 class Reason(StrEnum):
@@ -38,9 +46,9 @@ class Reason(StrEnum):
     CORRUPT_RASTER = "corrupt_raster"
     NO_CRS = "no_crs"
     NO_TRANSFORM = "no_transform"
-    GEOGRAPHIC_CRS = "geographic_crs"
     NO_GPS = "no_gps"
     NO_POSE_SIDECAR = "no_pose_sidecar"
+    UNUSABLE_IMAGERY = "unusable_imagery"
 
 
 class SurveyError(InputError):
@@ -53,10 +61,12 @@ class IngestConfig:
 
     Attributes:
         max_skip_ratio: the survey fails when more than this share of inputs is quarantined.
+        quality: the image-quality gate orthophotos must pass.
 
     """
 
     max_skip_ratio: float = 0.5
+    quality: QualityConfig = field(default_factory=QualityConfig)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_skip_ratio <= 1.0:
@@ -135,11 +145,17 @@ def discover(inputs: Sequence[str | Path]) -> list[str]:
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 hidden = f.name.startswith(".")
-                if f.is_file() and f.suffix.lower() not in SIDECAR_SUFFIXES and not hidden:
+                if f.is_file() and not is_side_file(f) and not hidden:
                     out.append(str(f))
-        else:
+        elif not is_side_file(p):
             out.append(s)
     return list(dict.fromkeys(out))
+
+
+def is_side_file(path: Path) -> bool:
+    """A file that accompanies imagery (a sidecar, GDAL or DJI side file), not imagery."""
+    suffix = path.suffix.lower()
+    return suffix in SIDECAR_SUFFIXES or suffix in SIDE_FILE_SUFFIXES
 
 
 def sha256_of(source: str) -> str:
@@ -160,9 +176,11 @@ def _footprint_json(geom: BaseGeometry, crs: Any) -> dict[str, Any]:
     return out
 
 
-def _inspect_raster(source: str, sha: str) -> Ingested:
+def _inspect_raster(source: str, sha: str, crs: Any, quality: QualityConfig) -> Ingested:
     try:
-        with rasterio.open(source) as ds:
+        with rasterio.Env(CPL_LOG=os.devnull), warnings.catch_warnings(), \
+                rasterio.open(source) as ds:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
             if ds.crs is None:
                 return _skip(source, sha, "orthophoto", Reason.NO_CRS,
                              f"{source}: GeoTIFF has no CRS; assign its projected CRS "
@@ -170,23 +188,27 @@ def _inspect_raster(source: str, sha: str) -> Ingested:
             if ds.transform.is_identity and not ds.gcps[0]:
                 return _skip(source, sha, "orthophoto", Reason.NO_TRANSFORM,
                              f"{source}: GeoTIFF has no geotransform (pixel grid unplaced)")
-            if not ds.crs.is_projected:
-                return _skip(source, sha, "orthophoto", Reason.GEOGRAPHIC_CRS,
-                             f"{source}: CRS {ds.crs} is geographic; reproject the orthophoto "
-                             "to a projected CRS in metres")
             # a truncated TIFF opens fine and fails on read
             short = _blocks_past_end(ds, source)
             if short:
                 return _skip(source, sha, "orthophoto", Reason.CORRUPT_RASTER,
                              f"{source}: raster is truncated ({short})")
-            gsd_cm = abs(ds.transform.a) * 100 * (ds.crs.linear_units_factor[1] or 1.0)
+            # a geographic orthophoto (OpenAerialMap serves EPSG:4326) is measured as it
+            # will be processed: warped on the fly into the analysis CRS
+            view = ds if ds.crs.is_projected else WarpedVRT(ds, crs=crs)
+            gsd_cm = abs(view.transform.a) * 100 * (view.crs.linear_units_factor[1] or 1.0)
             geom = box(*ds.bounds)
-            crs = ds.crs
+            raster_crs = ds.crs
+            problem = measure(view, quality).problem(quality)
+            if problem:
+                return _skip(source, sha, "orthophoto", Reason.UNUSABLE_IMAGERY,
+                             f"{source}: imagery {problem}; it is not used, and resolves "
+                             "no case")
     except RasterioError as exc:
         return _skip(source, sha, "orthophoto", Reason.CORRUPT_RASTER,
                      f"{source}: raster cannot be read completely ({exc})")
-    rec = InputRecord(source, sha, "orthophoto", "ok", gsd_cm=gsd_cm,
-                      footprint=_footprint_json(geom, crs))
+    rec = InputRecord(source, sha, "orthophoto", "ok", gsd_cm=round(gsd_cm, 3),
+                      footprint=_footprint_json(geom, raster_crs))
     return Ingested(rec, None, geom)
 
 
@@ -253,7 +275,7 @@ def _inspect_photo(source: str, sha: str, crs: Any) -> Ingested:
     return Ingested(rec, frame, fp)
 
 
-def inspect(source: str, crs: Any) -> Ingested:
+def inspect(source: str, crs: Any, quality: QualityConfig | None = None) -> Ingested:
     """Validate one input fully; never raises for a bad file, quarantines it with a reason."""
     if not _is_url(source) and not Path(source).exists():
         return _skip(source, None, "unknown", Reason.NOT_FOUND, f"{source}: file not found")
@@ -269,8 +291,12 @@ def inspect(source: str, crs: Any) -> Ingested:
             return _skip(source, sha, "unknown", Reason.NOT_AN_IMAGE,
                          f"{source}: named like a JPEG but is not one")
         return _inspect_photo(source, sha, crs)
-    if suffix in RASTER_SUFFIXES or head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return _inspect_raster(source, sha)
+    is_tiff = head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+    if suffix in (".tif", ".tiff") and not is_tiff:
+        return _skip(source, sha, "unknown", Reason.NOT_AN_IMAGE,
+                     f"{source}: named like a GeoTIFF but is not one")
+    if suffix in RASTER_SUFFIXES or is_tiff:
+        return _inspect_raster(source, sha, crs, quality or QualityConfig())
     return _skip(source, sha, "unknown", Reason.NOT_AN_IMAGE,
                  f"{source}: not an orthophoto (GeoTIFF) or a drone photo (JPEG)")
 
@@ -296,14 +322,24 @@ def ingest(inputs: Iterable[str | Path], crs: Any, config: IngestConfig | None =
         raise SurveyError("empty survey: no imagery files found in the given inputs")
     report = IngestReport()
     for n, src in enumerate(sources, start=1):
-        report.items.append(inspect(src, crs))
+        report.items.append(inspect(src, crs, cfg.quality))
         if progress is not None:
             progress(n, len(sources))
-    n_skip = len(report.skipped)
-    if strict and (not report.ok or n_skip / len(sources) > cfg.max_skip_ratio):
-        lines = "\n".join(f"  - {i.record.detail}" for i in report.skipped)
-        raise SurveyError(
-            f"{n_skip} of {len(sources)} inputs are unusable (allowed: "
-            f"{cfg.max_skip_ratio:.0%}):\n{lines}"
-        )
+    if strict:
+        check_skip_policy(report, cfg)
     return report
+
+
+def check_skip_policy(report: IngestReport, config: IngestConfig) -> None:
+    """Refuse a survey with no usable input, or more unusable ones than the policy allows.
+
+    Raises:
+        SurveyError: naming every unusable input and its problem.
+
+    """
+    n_all, n_skip = len(report.items), len(report.skipped)
+    if report.ok and n_skip / max(1, n_all) <= config.max_skip_ratio:
+        return
+    lines = "\n".join(f"  - {i.record.detail}" for i in report.skipped)
+    raise SurveyError(f"{n_skip} of {n_all} inputs are unusable (allowed: "
+                      f"{config.max_skip_ratio:.0%}):\n{lines}")

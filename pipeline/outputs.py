@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import json
 import math
@@ -38,12 +39,19 @@ EXTRA_FIELDS = ["priority_reason"]
 #: Empty columns a squad fills in and returns (``skypatrol import-results``).
 RESULT_FIELDS = ["result", "result_date", "result_note"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Characters XML 1.0 and worksheets cannot hold.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def safe_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in text (OWASP CSV injection): prefix with a quote."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
+    """Neutralise spreadsheet formulas in text (OWASP CSV injection): prefix with a quote.
+
+    Control characters, which a worksheet cannot hold, are removed.
+    """
+    if isinstance(value, str):
+        value = _CONTROL.sub("", value)
+        if value.startswith(_FORMULA_START):
+            return "'" + value
     return value
 
 
@@ -51,6 +59,31 @@ def slug(name: str) -> str:
     """A file-name-safe form of a squad name."""
     s = re.sub(r"[^\w.-]+", "-", name.strip(), flags=re.UNICODE).strip("-")
     return s or "unassigned"
+
+
+def squad_file_names(squads: Sequence[str]) -> dict[str, str]:
+    """One distinct file name per squad, so no squad's work order replaces another's.
+
+    Squads whose slugs collide ("a/b" and "a-b") get the start of their name's sha1 added.
+    """
+    by_slug: dict[str, list[str]] = {}
+    for sq in dict.fromkeys(squads):
+        by_slug.setdefault(slug(sq).lower(), []).append(sq)
+    names = {}
+    for group in by_slug.values():
+        for sq in group:
+            tag = "" if len(group) == 1 else "-" + hashlib.sha1(sq.encode()).hexdigest()[:6]
+            names[sq] = slug(sq) + tag
+    return names
+
+
+def kml_text(value: Any) -> str:
+    """Text for a KML name or description, safe in XML and in the viewer's HTML.
+
+    Control characters (invalid in XML) are removed, and the text is HTML-escaped: viewers
+    render descriptions as HTML once the XML is decoded.
+    """
+    return html.escape(_CONTROL.sub("", str(value)), quote=True)
 
 
 def rfc7946_geometry(geom: BaseGeometry) -> dict[str, Any]:
@@ -128,8 +161,8 @@ def write_task_files(out: Path, tasks: gpd.GeoDataFrame, lang: str) -> dict[str,
     wb.save(paths["xlsx"])
     kml = simplekml.Kml(name=t("tasks", lang))
     for rec in tasks.to_dict("records"):
-        p = kml.newpoint(name=str(rec["task_id"]), coords=[(rec["lon"], rec["lat"])])
-        p.description = (
+        p = kml.newpoint(name=kml_text(rec["task_id"]), coords=[(rec["lon"], rec["lat"])])
+        p.description = kml_text(
             f"{t(str(rec['category']), lang)} · {t(str(rec['object_class']), lang)} · "
             f"{rec['area_m2']:.0f} m² · {t('priority', lang)} {rec['priority']} · "
             f"{t('parcel', lang)} {rec['parcel_id'] or '-'} · "
@@ -334,6 +367,7 @@ def write_work_orders(out: Path, tasks: gpd.GeoDataFrame, summary: dict[str, Any
     """``squads/<squad>.html``: each squad's tasks by priority, printable, with navigation."""
     paths = []
     (out / "squads").mkdir(exist_ok=True)
+    files = squad_file_names([str(s) for s in tasks["squad"]] if len(tasks) else [])
     for squad, grp in (tasks.groupby("squad") if len(tasks) else []):
         rows = []
         grp = grp.iloc[visiting_order(grp)]
@@ -355,7 +389,7 @@ def write_work_orders(out: Path, tasks: gpd.GeoDataFrame, summary: dict[str, Any
 {_table([t('task', lang), t('category', lang), t('area', lang), t('parcel', lang),
          t('coords', lang), t('evidence', lang), t('result', lang)], rows)}
 </body></html>"""
-        p = out / "squads" / f"{slug(str(squad))}.html"
+        p = out / "squads" / f"{files[str(squad)]}.html"
         p.write_text(doc, encoding="utf-8")
         paths.append(p)
     return paths

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,14 +19,18 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rasterio
 import shapely
 from PIL import Image
+from rasterio.enums import Resampling
+from rasterio.shutil import copy as rio_copy
+from rasterio.vrt import WarpedVRT
 from shapely.geometry.base import BaseGeometry
 
 from geodata.georef import georeference_frame
 from geodata.registry import Registry, read_registry
 from models.runtime import Detector
-from pipeline.cases import CaseUpdate, MatchConfig, update_register
+from pipeline.cases import CaseUpdate, MatchConfig, check_register, update_register
 from pipeline.detect import (
     TilingConfig,
     _Det,
@@ -46,7 +51,14 @@ from pipeline.diff import (
     roof_contrast,
     shadow_evidence,
 )
-from pipeline.ingest import IngestConfig, Ingested, IngestReport, SurveyError, ingest
+from pipeline.ingest import (
+    IngestConfig,
+    Ingested,
+    IngestReport,
+    SurveyError,
+    check_skip_policy,
+    ingest,
+)
 from pipeline.outputs import (
     enrich_tasks,
     totals,
@@ -57,6 +69,7 @@ from pipeline.outputs import (
     write_task_files,
     write_work_orders,
 )
+from skypatrol.errors import InputError, SkypatrolError
 
 Progress = Callable[[str, int, int], None]
 
@@ -105,6 +118,61 @@ def load_registry(path: Path) -> Registry:
     return read_registry(path)
 
 
+def start_checks(spec: SurveySpec) -> Registry:
+    """Everything that can be refused before the long work starts; returns the registry.
+
+    The registry's schema, the case register (a readable register, not another file), the
+    model card and its weights, and that the output folder can be written.
+
+    Raises:
+        InputError: the first of those that is wrong, naming the file and the problem.
+
+    """
+    registry = load_registry(spec.registry)
+    check_register(spec.cases_path)
+    if spec.model is not None and not Path(spec.model).exists():
+        raise InputError(f"{spec.model}: --model file not found (give a model card JSON, "
+                         "e.g. DIR/model/skypatrol-seg.json from `skypatrol train`)")
+    try:
+        Detector(spec.model)
+    except SkypatrolError as exc:
+        raise InputError(str(exc)) from exc
+    try:
+        spec.out.mkdir(parents=True, exist_ok=True)
+        probe = spec.out / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"{spec.out}: the output folder cannot be written ({exc.strerror})") \
+            from exc
+    return registry
+
+
+def failed_summary(spec: SurveySpec, reason: str, report: IngestReport | None = None,
+                   survey_id: str | None = None, date: dt.date | None = None) -> dict[str, Any]:
+    """Write ``summary.json`` for a survey that started and failed: what was tried, and why.
+
+    Never raises: a folder that cannot be written leaves the error message as the record.
+    """
+    summary = {
+        "status": "failed",
+        "reason": reason,
+        "survey_id": survey_id or spec.survey_id,
+        "survey_date": (date or spec.survey_date or dt.date.today()).isoformat(),
+        "inputs": report.records() if report is not None else [],
+        "model": str(spec.model) if spec.model else "shipped",
+        "registry": str(spec.registry),
+        "cases": str(spec.cases_path),
+    }
+    try:
+        spec.out.mkdir(parents=True, exist_ok=True)
+        (spec.out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False,
+                                                          indent=2))
+    except OSError:
+        pass
+    return summary
+
+
 def survey_identity(spec: SurveySpec, report: IngestReport) -> tuple[str, dt.date]:
     """Survey id and date: given, or the date plus a hash of the inputs' content."""
     date = spec.survey_date or dt.date.today()
@@ -114,10 +182,14 @@ def survey_identity(spec: SurveySpec, report: IngestReport) -> tuple[str, dt.dat
     return f"{date.isoformat()}-{h.hexdigest()[:8]}", date
 
 
-def prepare_raster(item: Ingested, workdir: Path) -> str:
-    """The GeoTIFF to detect on: an orthophoto as it is, a photo georeferenced first."""
+def prepare_raster(item: Ingested, workdir: Path, crs: Any = None) -> str:
+    """The GeoTIFF to detect on: an orthophoto as it is, a photo georeferenced first.
+
+    An orthophoto in a geographic CRS (degrees) is warped into ``crs``, the analysis CRS,
+    block by block through a ``WarpedVRT`` into a GeoTIFF in ``workdir``.
+    """
     if item.frame is None:
-        return item.record.source
+        return warped_if_geographic(item, workdir, crs)
     src = Path(item.record.source)
     with Image.open(src) as img:
         rgb = np.asarray(img.convert("RGB"))
@@ -125,6 +197,24 @@ def prepare_raster(item: Ingested, workdir: Path) -> str:
     out = workdir / "frames" / f"{src.stem}-{digest}.tif"
     if not out.exists():
         georeference_frame(rgb, item.frame, out)
+    return str(out)
+
+
+def warped_if_geographic(item: Ingested, workdir: Path, crs: Any) -> str:
+    """The orthophoto's path, or that of its copy warped into ``crs`` if it is in degrees."""
+    src = item.record.source
+    with rasterio.open(src) as ds:
+        if ds.crs is None or ds.crs.is_projected or crs is None:
+            return src
+        out = workdir / "warped" / f"{Path(src).stem}-{(item.record.sha256 or '')[:12]}.tif"
+        if out.exists():
+            return str(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp.tif")
+        with WarpedVRT(ds, crs=crs, resampling=Resampling.bilinear) as vrt:
+            rio_copy(vrt, tmp, driver="GTiff", tiled=True, compress="deflate",
+                     blockxsize=512, blockysize=512)
+        os.replace(tmp, out)
     return str(out)
 
 
@@ -262,6 +352,7 @@ def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
     write_resolved(out, update.resolved)
     write_detections(out, detections)
     summary = {
+        "status": "ok",
         "survey_id": survey_id,
         "survey_date": date.isoformat(),
         "imagery_area_km2": round(cov.area / 1e6, 6),
@@ -279,15 +370,31 @@ def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
 
 
 def run_survey(spec: SurveySpec, progress: Progress | None = None) -> dict[str, Any]:
-    """Run the whole survey job without an orchestrator (the Prefect flow runs the same)."""
+    """Run the whole survey job without an orchestrator (the Prefect flow runs the same).
+
+    A survey that fails writes a ``summary.json`` with status ``failed`` and the reason,
+    then raises.
+    """
+    report_to: list[IngestReport] = []  # the inputs' verdicts, once ingest has them
+    try:
+        return _run_survey(spec, progress, report_to)
+    except SkypatrolError as exc:
+        failed_summary(spec, str(exc), report_to[0] if report_to else None)
+        raise
+
+
+def _run_survey(spec: SurveySpec, progress: Progress | None,
+                report_to: list[IngestReport]) -> dict[str, Any]:
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    registry = load_registry(spec.registry)
-    report = ingest(spec.inputs, registry.crs, spec.ingest)
+    registry = start_checks(spec)
+    report = ingest(spec.inputs, registry.crs, spec.ingest, strict=False)
+    report_to.append(report)
+    check_skip_policy(report, spec.ingest)
     survey_id, date = survey_identity(spec, report)
     timings["ingest_s"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
-    rasters = [prepare_raster(i, spec.workdir) for i in report.ok]
+    rasters = [prepare_raster(i, spec.workdir, registry.crs) for i in report.ok]
     cov = coverage(report.ok, rasters, registry.crs)
     check_overlap(cov, registry)
     timings["georeference_s"] = round(time.perf_counter() - t, 2)

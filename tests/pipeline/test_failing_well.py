@@ -1,0 +1,220 @@
+"""Surveys that fail well: a summary for every survey that started, a quality gate, any CRS."""
+
+import datetime as dt
+import json
+
+import cv2
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from rasterio.warp import calculate_default_transform, reproject
+
+from pipeline import survey as sv
+from pipeline.cases import read_register
+from pipeline.ingest import SurveyError, discover, ingest
+from pipeline.quality import QualityConfig, measure
+from skypatrol.cli import cli
+
+CRS = "EPSG:4549"
+
+
+def _variant(src, dst, fn):
+    with rasterio.open(src) as ds:
+        profile, data = ds.profile, ds.read()
+    with rasterio.open(dst, "w", **profile) as out:
+        out.write(fn(data, abs(profile["transform"].a)))
+    return dst
+
+
+def black(data, gsd):
+    return np.zeros_like(data)
+
+
+def blurred(data, gsd):  # a 0.4 m Gaussian smear: nothing the size of a shed stays sharp
+    return np.stack([cv2.GaussianBlur(b, (0, 0), 0.4 / gsd) for b in data])
+
+
+@pytest.fixture
+def broken_survey(tmp_path, tiny_world):
+    """The issue's folder: one good orthophoto and four unusable files."""
+    d = tmp_path / "broken"
+    d.mkdir()
+    ortho = (tiny_world / "epoch1" / "ortho.tif").read_bytes()
+    (d / "ortho.tif").write_bytes(ortho)
+    frames = sorted((tiny_world / "epoch1" / "frames").glob("*.JPG"))
+    raw = frames[0].read_bytes()
+    (d / "DJI_TRUNC.JPG").write_bytes(raw[: len(raw) // 2])
+    with rasterio.open(d / "nocrs.tif", "w", driver="GTiff", width=32, height=32, count=3,
+                       dtype="uint8", transform=rasterio.Affine(0.05, 0, 0, 0, -0.05, 0)) as o:
+        o.write(np.full((3, 32, 32), 90, np.uint8))
+    (d / "text.tif").write_text("this is a text file named like a GeoTIFF")
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (120, 130, 90)).save(d / "DJI_NOGPS.JPG")
+    return d
+
+
+def test_a_broken_survey_fails_with_every_verdict_in_summary_json(broken_survey, tiny_world,
+                                                                  tmp_path):
+    spec = sv.SurveySpec((str(broken_survey),), tiny_world / "registry.gpkg", tmp_path / "out",
+                         survey_id="S-broken", survey_date=dt.date(2026, 4, 1))
+    with pytest.raises(SurveyError, match="4 of 5 inputs are unusable"):
+        sv.run_survey(spec)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "4 of 5" in summary["reason"]
+    verdicts = {i["source"].rsplit("/", 1)[-1]: (i["status"], i["reason"])
+                for i in summary["inputs"]}
+    assert verdicts == {"ortho.tif": ("ok", None),
+                        "DJI_TRUNC.JPG": ("skipped", "corrupt_jpeg"),
+                        "nocrs.tif": ("skipped", "no_crs"),
+                        "text.tif": ("skipped", "not_an_image"),
+                        "DJI_NOGPS.JPG": ("skipped", "no_gps")}
+    assert not (tmp_path / "cases.gpkg").exists()  # nothing recorded for a failed survey
+
+
+@pytest.mark.slow
+def test_the_cli_and_the_flow_fail_the_broken_survey_without_traceback(
+        broken_survey, tiny_world, tmp_path):
+    out = tmp_path / "cli-out"
+    result = CliRunner().invoke(cli, ["detect", str(broken_survey), "--registry",
+                                      str(tiny_world / "registry.gpkg"), "--out", str(out),
+                                      "--date", "2026-04-01"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "4 of 5 inputs are unusable" in result.output and "text.tif" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed" and len(summary["inputs"]) == 5
+
+
+def test_gdal_and_dji_side_files_are_not_inputs(tmp_path):
+    for name in ("ortho.tif", "ortho.tif.aux.xml", "ortho.tif.ovr", "ortho.tfw",
+                 "DJI_202604011000_Timestamp.MRK", "rtk.obs", "rtk.nav", "PPKRAW.bin",
+                 "DJI_0001.JPG", "DJI_0001.json"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.rsplit("/", 1)[-1] for p in discover([tmp_path])] == ["DJI_0001.JPG",
+                                                                     "ortho.tif"]
+
+
+@pytest.mark.parametrize("variant,reason", [(black, "black"), (blurred, "blurred")])
+def test_unusable_imagery_is_refused_by_the_gate(tiny_world, tmp_path, variant, reason):
+    src = tiny_world / "epoch1" / "ortho.tif"
+    bad = _variant(src, tmp_path / f"{variant.__name__}.tif", variant)
+    report = ingest([src, bad], CRS, strict=False)
+    recs = {r["source"].rsplit("/", 1)[-1]: r for r in report.records()}
+    assert recs["ortho.tif"]["status"] == "ok"
+    assert recs[bad.name]["reason"] == "unusable_imagery"
+    assert reason in recs[bad.name]["detail"]
+
+
+def test_sharp_imagery_passes_the_gate_with_margin(tiny_world):
+    with rasterio.open(tiny_world / "epoch2" / "ortho.tif") as ds:
+        q = measure(ds, QualityConfig())
+    assert q.problem(QualityConfig()) is None
+    assert q.sharpness > 1.5 * QualityConfig().min_sharpness
+
+
+@pytest.mark.slow
+def test_black_and_blurred_imagery_resolve_no_case(tiny_world, tmp_path):
+    reg = tiny_world / "registry.gpkg"
+    first = sv.run_survey(sv.SurveySpec((str(tiny_world / "epoch1" / "ortho.tif"),), reg,
+                                        tmp_path / "s1", cases=tmp_path / "cases.gpkg",
+                                        survey_id="S1", survey_date=dt.date(2026, 3, 1)))
+    assert first["totals"]["total_count"] > 0
+    before = read_register(tmp_path / "cases.gpkg", CRS)["cases"]
+    for k, variant in enumerate((black, blurred)):
+        bad = _variant(tiny_world / "epoch2" / "ortho.tif", tmp_path / f"bad{k}.tif", variant)
+        with pytest.raises(SurveyError, match="unusable"):
+            sv.run_survey(sv.SurveySpec((str(bad),), reg, tmp_path / f"s{k + 2}",
+                                        cases=tmp_path / "cases.gpkg", survey_id=f"S{k + 2}",
+                                        survey_date=dt.date(2026, 5, 1)))
+    after = read_register(tmp_path / "cases.gpkg", CRS)["cases"]
+    assert list(after.status) == list(before.status) == ["open"] * len(before)
+
+
+def _to_wgs84(src, dst):
+    with rasterio.open(src) as ds:
+        tf, w, h = calculate_default_transform(ds.crs, "EPSG:4326", ds.width, ds.height,
+                                               *ds.bounds)
+        profile = {**ds.profile, "crs": "EPSG:4326", "transform": tf, "width": w, "height": h}
+        with rasterio.open(dst, "w", **profile) as out:
+            for b in range(1, ds.count + 1):
+                reproject(rasterio.band(ds, b), rasterio.band(out, b))
+    return dst
+
+
+def test_an_orthophoto_in_epsg4326_is_warped_into_the_analysis_crs(tiny_world, tmp_path):
+    src = tiny_world / "epoch1" / "ortho.tif"
+    geo = _to_wgs84(src, tmp_path / "ortho_4326.tif")
+    report = ingest([geo], CRS)
+    (item,) = report.ok
+    assert item.record.gsd_cm == pytest.approx(5.0, rel=0.1)
+    warped = sv.prepare_raster(item, tmp_path / "work", CRS)
+    with rasterio.open(warped) as w, rasterio.open(src) as o:
+        assert w.crs.to_epsg() == 4549
+        assert np.allclose(w.bounds, o.bounds, atol=0.5)
+    assert sv.prepare_raster(item, tmp_path / "work", CRS) == warped  # made once
+
+
+@pytest.mark.slow
+def test_an_orthophoto_in_epsg4326_gives_the_same_tasks(tiny_world, tmp_path):
+    reg = tiny_world / "registry.gpkg"
+    src = tiny_world / "epoch1" / "ortho.tif"
+    geo = _to_wgs84(src, tmp_path / "ortho_4326.tif")
+    tasks = {}
+    for key, path in (("native", src), ("wgs84", geo)):
+        sv.run_survey(sv.SurveySpec((str(path),), reg, tmp_path / key / "out",
+                                    cases=tmp_path / key / "cases.gpkg", survey_id="S1",
+                                    survey_date=dt.date(2026, 3, 1)))
+        tasks[key] = gpd.read_file(tmp_path / key / "out" / "tasks.geojson")
+    native, wgs = tasks["native"], tasks["wgs84"]
+    assert len(native) >= 3
+    matched = sum(max((g.intersection(h).area / g.union(h).area for h in wgs.geometry),
+                      default=0) > 0.7 for g in native.geometry)
+    assert matched >= 0.8 * len(native)
+    assert wgs.area_m2.sum() == pytest.approx(native.area_m2.sum(), rel=0.1)
+
+
+def test_hostile_ids_make_safe_kml_and_distinct_work_orders(tmp_path):
+    import xml.dom.minidom
+
+    from pipeline.outputs import squad_file_names, write_task_files
+
+    tasks = gpd.GeoDataFrame({
+        "task_id": ["T1", "T2"], "category": ["illegal_construction"] * 2,
+        "object_class": ["shed"] * 2, "area_m2": [12.0, 30.0],
+        "parcel_id": ['P"><img src=x onerror=alert(1)><![CDATA[', "P2\x01\x07"],
+        "priority": [1, 2], "lon": [120.3, 120.31], "lat": [31.5, 31.51],
+        "lon_gcj02": [120.305, 120.315], "lat_gcj02": [31.498, 31.508],
+        "squad": ["a/b", "a-b"], "district": ["D", "D"], "status": ["new"] * 2,
+        "confidence": [0.9] * 2, "evidence": ["evidence/T1.jpg", "evidence/T2.jpg"],
+        "survey_id": ["S"] * 2, "first_seen": ["2026-04-01"] * 2,
+        "last_seen": ["2026-04-01"] * 2, "source": ["o.tif"] * 2,
+        "source_sha256": ["0" * 64] * 2, "priority_reason": ["r"] * 2},
+        geometry=gpd.points_from_xy([0, 1], [0, 1]), crs=CRS)
+    paths = write_task_files(tmp_path, tasks, "en")
+    doc = xml.dom.minidom.parse(str(paths["kml"]))  # valid XML despite CDATA and controls
+    texts = [d.firstChild.data for d in doc.getElementsByTagName("description")]
+    assert "<img" not in texts[0] and "&lt;img" in texts[0]  # shown as text, never run
+    names = squad_file_names(["a/b", "a-b", "c"])
+    assert len(set(names.values())) == 3 and names["c"] == "c"
+
+
+def test_check_refuses_ids_with_control_characters(tmp_path):
+    from geodata.registry import read_registry
+    from skypatrol.errors import InvalidRegistryError
+
+    reg = tmp_path / "reg.gpkg"
+    from shapely.geometry import box
+
+    parcels = gpd.GeoDataFrame({"parcel_id": ["P\x01"], "land_use": ["residential"],
+                                "district": ["D"]}, geometry=[box(0, 0, 10, 10)], crs=CRS)
+    parcels.to_file(reg, layer="parcels")
+    for layer, cols in (("permitted_structures", ["permit_id", "parcel_id", "kind"]),
+                        ("billboard_permits", ["permit_id", "valid_until"]),
+                        ("jurisdictions", ["district", "squad"])):
+        empty = gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=CRS)
+        empty.to_file(reg, layer=layer)
+    with pytest.raises(InvalidRegistryError, match="control characters"):
+        read_registry(reg)
