@@ -14,10 +14,10 @@ from typing import Any
 import cv2
 import mercantile
 import numpy as np
+import shapely
 from pyproj import Transformer
 from shapely.geometry import Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform as shp_transform
 
 from models.dataset import CLASS_ID
 from skypatrol.errors import InputError
@@ -151,7 +151,7 @@ def read_outlines(path: Path) -> list[Polygon]:
         geom = feat.get("geometry")
         if not geom:
             continue
-        g = shp_transform(_TO_3857.transform, shape(geom))
+        g = shapely.transform(shape(geom), _TO_3857.transform, interleaved=False)
         if not g.is_valid:
             g = g.buffer(0)
         out += [p for p in _polygons(g) if p.area > 0]
