@@ -18,11 +18,11 @@ from prefect.states import Failed
 from models.runtime import Detector
 from pipeline import survey as sv
 from pipeline.ingest import IngestConfig, Ingested, IngestReport, check_skip_policy
-from skypatrol.errors import InputError, SkypatrolError
+from skypatrol.errors import SkypatrolError
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def ingest_task(inputs: list[str], crs_wkt: str) -> IngestReport:
+def ingest_task(inputs: list[str], crs_wkt: str, config: IngestConfig) -> IngestReport:
     """Discover, hash and validate every input; bad files are verdicts, not errors.
 
     Only an I/O failure is retried (file reads only: safe); the skip policy is applied by
@@ -30,7 +30,7 @@ def ingest_task(inputs: list[str], crs_wkt: str) -> IngestReport:
     """
     from pipeline.ingest import ingest
 
-    return ingest(inputs, crs_wkt, strict=False)
+    return ingest(inputs, crs_wkt, config, strict=False)
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -76,6 +76,8 @@ def detect_flow(
     model: str | None = None,
     lang: str = "en",
     max_skip_ratio: float = 0.5,
+    flight_height_m: float | None = None,
+    dem: str | None = None,
 ) -> dict[str, Any]:
     """Process one survey: imagery -> detections -> registry diff -> cases -> task lists.
 
@@ -89,10 +91,7 @@ def detect_flow(
     )
     report_to: list[IngestReport] = []
     try:
-        try:
-            policy = IngestConfig(max_skip_ratio=max_skip_ratio)
-        except ValueError as exc:
-            raise InputError(f"--max-skip-ratio: {exc}") from exc
+        policy = sv.ingest_config(max_skip_ratio, flight_height_m, dem)
         return _survey(spec, policy, report_to)
     except SkypatrolError as exc:
         sv.failed_summary(spec, str(exc), report_to[0] if report_to else None)
@@ -108,7 +107,7 @@ def _survey(spec: sv.SurveySpec, policy: IngestConfig,
     t = time.perf_counter()
     reg = sv.start_checks(spec)
     crs_wkt = reg.crs.to_wkt()
-    report = ingest_task(list(spec.inputs), crs_wkt)
+    report = ingest_task(list(spec.inputs), crs_wkt, policy)
     report_to.append(report)
     check_skip_policy(report, policy)
     sid, date = sv.survey_identity(spec, report)

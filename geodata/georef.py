@@ -34,6 +34,10 @@ class NoPoseError(InvalidImageryError):
     """A photo carries no usable position (no GPS, no sidecar)."""
 
 
+class NoHeightError(NoPoseError):
+    """A photo has a position but no height above the ground (another camera than DJI's)."""
+
+
 @dataclass(frozen=True)
 class FramePose:
     """A photo's camera and pose in a projected CRS, and where they came from."""
@@ -80,16 +84,84 @@ def _dms(values: Any, ref: Any) -> float:
     return -deg if ref_s.strip().upper() in ("S", "W") else deg
 
 
-def read_dji_pose(path: Path | str, crs: Any, raw: bytes | None = None) -> FramePose:
-    """Camera and pose of a DJI photo from its EXIF GPS and ``drone-dji:`` XMP.
+@dataclass(frozen=True)
+class Placement:
+    """How to place photos that carry no height above ground (no ``drone-dji:`` XMP).
+
+    Attributes:
+        flight_height_m: the flight's height above the ground, metres.
+        dem: a ground model (GeoTIFF) with heights above the same datum as the photos'
+            EXIF GPS altitude; the height above ground is the altitude minus the DEM there.
+
+    """
+
+    flight_height_m: float | None = None
+    dem: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.flight_height_m is not None and not 1.0 <= self.flight_height_m <= 1500.0:
+            raise ValueError(f"flight height {self.flight_height_m} m is not a drone's "
+                             "(1-1500 m above ground)")
+
+    def height_above_ground(self, lon: float, lat: float, gps_alt_m: float | None,
+                            source: str) -> float | None:
+        """The photo's height above the ground, or None when this placement cannot tell."""
+        if self.flight_height_m is not None:
+            return self.flight_height_m
+        if self.dem is None:
+            return None
+        if gps_alt_m is None:
+            raise NoPoseError(f"{source}: no EXIF GPS altitude to set against the DEM "
+                              f"{self.dem}; use --flight-height")
+        with rasterio.open(self.dem) as ds:
+            x, y = transformer("EPSG:4326", ds.crs).transform(lon, lat)
+            r, c = ds.index(x, y)
+            if not (0 <= r < ds.height and 0 <= c < ds.width):
+                raise NoPoseError(f"{source}: the photo lies outside the DEM {self.dem}")
+            ground = float(next(ds.sample([(x, y)]))[0])
+            if ds.nodata is not None and ground == ds.nodata:
+                raise NoPoseError(f"{source}: the DEM {self.dem} has no height there")
+        h = gps_alt_m - ground
+        if h <= 1.0:
+            raise NoPoseError(f"{source}: GPS altitude {gps_alt_m:.1f} m is not above the DEM's "
+                              f"ground ({ground:.1f} m); are both heights above the same datum?")
+        return h
+
+
+def _focal_px_from_exif(exif_ifd: Any, model: str, width: int) -> float | None:
+    """Focal length in pixels from EXIF, or None.
+
+    From a known sensor width, else the focal plane resolution, else the 35 mm equivalent.
+    """
+    f_mm = _ratio(exif_ifd.get(0x920A, 0) or 0)
+    sensor = DJI_SENSOR_WIDTH_MM.get(model)
+    if f_mm and sensor:
+        return f_mm / sensor * width
+    res = _ratio(exif_ifd.get(0xA20E, 0) or 0)  # FocalPlaneXResolution, pixels per unit
+    unit_mm = {2: 25.4, 3: 10.0, 4: 1.0}.get(int(exif_ifd.get(0xA210, 2) or 2))
+    native_w = int(exif_ifd.get(0xA002, 0) or 0) or width  # PixelXDimension as shot
+    if f_mm and res and unit_mm:
+        return f_mm * res / unit_mm * width / native_w
+    f35 = exif_ifd.get(0xA405)
+    if f35:
+        return float(f35) / 36.0 * width
+    return None
+
+
+def read_dji_pose(path: Path | str, crs: Any, raw: bytes | None = None,
+                  placement: Placement | None = None) -> FramePose:
+    """Camera and pose of a drone photo from its EXIF GPS and ``drone-dji:`` XMP.
 
     The altitude is XMP ``RelativeAltitude`` (height above the take-off point, taken as the
-    ground); EXIF's GPS altitude is above sea level and is not used. The focal length in
-    pixels is DJI's ``CalibratedFocalLength`` scaled to this image's width (DJI writes it for
-    the native sensor size), else EXIF focal length over the model's sensor width.
+    ground); EXIF's GPS altitude is above sea level and is not used. Photos of other cameras
+    (no such XMP) are placed by ``placement``: a flight height, or a DEM against the EXIF
+    altitude. The focal length in pixels is DJI's ``CalibratedFocalLength`` scaled to this
+    image's width (DJI writes it for the native sensor size), else from EXIF (a known
+    sensor width, ``FocalPlaneXResolution`` or the 35 mm equivalent). Without gimbal XMP the
+    camera is taken as nadir with the image's top to the north.
 
     Raises:
-        NoPoseError: no GPS position, or no relative altitude.
+        NoPoseError: no GPS position, or no height above ground.
         InvalidImageryError: the file cannot be decoded.
 
     """
@@ -112,9 +184,17 @@ def read_dji_pose(path: Path | str, crs: Any, raw: bytes | None = None) -> Frame
     else:
         raise NoPoseError(f"{p}: no GPS position in EXIF or XMP; georeference it by hand or "
                           "supply an orthophoto")
-    if "RelativeAltitude" not in xmp:
-        raise NoPoseError(f"{p}: no drone-dji:RelativeAltitude in XMP (EXIF altitude is above "
-                          "sea level and cannot place the photo)")
+    if "RelativeAltitude" in xmp:
+        height_m = float(xmp["RelativeAltitude"])
+    else:
+        gps_alt = _ratio(gps[6]) * (-1 if gps.get(5) == 1 else 1) if 6 in gps else None
+        found = (placement or Placement()).height_above_ground(lon, lat, gps_alt, p)
+        if found is None:
+            raise NoHeightError(
+                f"{p}: no height above ground (no drone-dji:RelativeAltitude; EXIF altitude is "
+                "above sea level); give the flight height with --flight-height M, or a ground "
+                "model with --dem DEM.tif")
+        height_m = found
     model = (exif.get(0x0110) or "").strip("\x00 ")
     if "CalibratedFocalLength" in xmp:
         native_w = 2 * float(xmp.get("CalibratedOpticalCenterX", width / 2))
@@ -123,17 +203,12 @@ def read_dji_pose(path: Path | str, crs: Any, raw: bytes | None = None) -> Frame
         cx = float(xmp.get("CalibratedOpticalCenterX", native_w / 2)) * k
         cy = float(xmp.get("CalibratedOpticalCenterY", height / (2 * k))) * k
     else:
-        exif_ifd = exif.get_ifd(0x8769)
-        f_mm = _ratio(exif_ifd.get(0x920A, 0) or 0)
-        sensor = DJI_SENSOR_WIDTH_MM.get(model)
-        f35 = exif_ifd.get(0xA405)
-        if f_mm and sensor:
-            f_px = f_mm / sensor * width
-        elif f35:
-            f_px = float(f35) / 36.0 * width
-        else:
-            raise NoPoseError(f"{p}: no focal length (CalibratedFocalLength, or FocalLength with "
-                              f"a known sensor for model '{model}')")
+        found_f = _focal_px_from_exif(exif.get_ifd(0x8769), model, width)
+        if found_f is None:
+            raise NoPoseError(f"{p}: no focal length (CalibratedFocalLength, FocalLength with a "
+                              f"known sensor or FocalPlaneXResolution, or a 35 mm equivalent) "
+                              f"for model '{model}'")
+        f_px = found_f
         cx, cy = width / 2, height / 2
     cam = CameraModel(model or "dji", width, height, f_px, cx, cy)
     x, y = transformer("EPSG:4326", crs).transform(lon, lat)
@@ -141,7 +216,7 @@ def read_dji_pose(path: Path | str, crs: Any, raw: bytes | None = None) -> Frame
     pitch = float(xmp.get("GimbalPitchDegree", "-90"))
     roll = float(xmp.get("GimbalRollDegree", "0"))
     try:
-        pose = Pose(x, y, float(xmp["RelativeAltitude"]), yaw, pitch, roll)
+        pose = Pose(x, y, height_m, yaw, pitch, roll)
     except ValueError as exc:
         raise NoPoseError(f"{p}: unusable pose ({exc})") from exc
     return FramePose(cam, pose, CRS.from_user_input(crs).to_string(), "dji-exif")

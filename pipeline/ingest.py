@@ -22,7 +22,15 @@ from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 
 from geodata.crs import round_coords, to_wgs84
-from geodata.georef import FramePose, NoPoseError, read_dji_pose, read_tello_pose, tello_sidecar
+from geodata.georef import (
+    FramePose,
+    NoHeightError,
+    NoPoseError,
+    Placement,
+    read_dji_pose,
+    read_tello_pose,
+    tello_sidecar,
+)
 from pipeline.quality import QualityConfig, measure
 from skypatrol.errors import InputError, InvalidImageryError
 
@@ -48,6 +56,7 @@ class Reason(StrEnum):
     NO_TRANSFORM = "no_transform"
     NO_GPS = "no_gps"
     NO_POSE_SIDECAR = "no_pose_sidecar"
+    NO_HEIGHT = "no_height"
     UNUSABLE_IMAGERY = "unusable_imagery"
 
 
@@ -62,11 +71,13 @@ class IngestConfig:
     Attributes:
         max_skip_ratio: the survey fails when more than this share of inputs is quarantined.
         quality: the image-quality gate orthophotos must pass.
+        placement: how photos without a height above ground (non-DJI cameras) are placed.
 
     """
 
     max_skip_ratio: float = 0.5
     quality: QualityConfig = field(default_factory=QualityConfig)
+    placement: Placement = field(default_factory=Placement)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_skip_ratio <= 1.0:
@@ -252,7 +263,7 @@ def _decode_jpeg(data: bytes) -> None:
             img.load()
 
 
-def _inspect_photo(source: str, sha: str, crs: Any) -> Ingested:
+def _inspect_photo(source: str, sha: str, crs: Any, placement: Placement) -> Ingested:
     with fsspec.open(source, "rb") as f:
         data = f.read()
     try:
@@ -263,10 +274,12 @@ def _inspect_photo(source: str, sha: str, crs: Any) -> Ingested:
     is_tello = not _is_url(source) and tello_sidecar(source).exists()
     kind = "tello_capture" if is_tello else "dji_photo"
     try:
-        frame = read_tello_pose(source, crs) if is_tello else read_dji_pose(source, crs, data)
+        frame = read_tello_pose(source, crs) if is_tello else read_dji_pose(source, crs, data,
+                                                                             placement)
         fp = frame.footprint()
     except NoPoseError as exc:
-        reason = Reason.NO_POSE_SIDECAR if is_tello else Reason.NO_GPS
+        reason = (Reason.NO_POSE_SIDECAR if is_tello else
+                  Reason.NO_HEIGHT if isinstance(exc, NoHeightError) else Reason.NO_GPS)
         return _skip(source, sha, kind, reason, str(exc))
     except (InvalidImageryError, ValueError) as exc:
         return _skip(source, sha, kind, Reason.NOT_AN_IMAGE, f"{source}: {exc}")
@@ -275,7 +288,7 @@ def _inspect_photo(source: str, sha: str, crs: Any) -> Ingested:
     return Ingested(rec, frame, fp)
 
 
-def inspect(source: str, crs: Any, quality: QualityConfig | None = None) -> Ingested:
+def inspect(source: str, crs: Any, config: IngestConfig | None = None) -> Ingested:
     """Validate one input fully; never raises for a bad file, quarantines it with a reason."""
     if not _is_url(source) and not Path(source).exists():
         return _skip(source, None, "unknown", Reason.NOT_FOUND, f"{source}: file not found")
@@ -290,13 +303,13 @@ def inspect(source: str, crs: Any, quality: QualityConfig | None = None) -> Inge
         if head[:3] != b"\xff\xd8\xff":
             return _skip(source, sha, "unknown", Reason.NOT_AN_IMAGE,
                          f"{source}: named like a JPEG but is not one")
-        return _inspect_photo(source, sha, crs)
+        return _inspect_photo(source, sha, crs, (config or IngestConfig()).placement)
     is_tiff = head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
     if suffix in (".tif", ".tiff") and not is_tiff:
         return _skip(source, sha, "unknown", Reason.NOT_AN_IMAGE,
                      f"{source}: named like a GeoTIFF but is not one")
     if suffix in RASTER_SUFFIXES or is_tiff:
-        return _inspect_raster(source, sha, crs, quality or QualityConfig())
+        return _inspect_raster(source, sha, crs, (config or IngestConfig()).quality)
     return _skip(source, sha, "unknown", Reason.NOT_AN_IMAGE,
                  f"{source}: not an orthophoto (GeoTIFF) or a drone photo (JPEG)")
 
@@ -322,7 +335,7 @@ def ingest(inputs: Iterable[str | Path], crs: Any, config: IngestConfig | None =
         raise SurveyError("empty survey: no imagery files found in the given inputs")
     report = IngestReport()
     for n, src in enumerate(sources, start=1):
-        report.items.append(inspect(src, crs, cfg.quality))
+        report.items.append(inspect(src, crs, cfg))
         if progress is not None:
             progress(n, len(sources))
     if strict:

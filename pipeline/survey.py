@@ -27,7 +27,7 @@ from rasterio.shutil import copy as rio_copy
 from rasterio.vrt import WarpedVRT
 from shapely.geometry.base import BaseGeometry
 
-from geodata.georef import georeference_frame
+from geodata.georef import Placement, georeference_frame
 from geodata.registry import Registry, read_registry
 from models.runtime import Detector
 from pipeline.cases import CaseUpdate, MatchConfig, check_register, update_register
@@ -111,6 +111,18 @@ class SurveySpec:
     def workdir(self) -> Path:
         """Intermediate files (georeferenced frames, per-image detections)."""
         return self.out / ".work"
+
+
+def ingest_config(max_skip_ratio: float = 0.5, flight_height_m: float | None = None,
+                  dem: str | Path | None = None) -> IngestConfig:
+    """The ingest policy from the command line's options (bad values are input errors)."""
+    if dem is not None and not Path(dem).is_file():
+        raise InputError(f"{dem}: --dem file not found")
+    try:
+        return IngestConfig(max_skip_ratio=max_skip_ratio,
+                            placement=Placement(flight_height_m, Path(dem) if dem else None))
+    except ValueError as exc:
+        raise InputError(f"--max-skip-ratio / --flight-height: {exc}") from exc
 
 
 def load_registry(path: Path) -> Registry:

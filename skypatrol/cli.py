@@ -169,14 +169,22 @@ def _parse_date(value: str | None) -> dt.date | None:
               help="Language of reports and work orders.")
 @click.option("--max-skip-ratio", default=0.5, show_default=True,
               help="Fail the survey when more than this share of inputs is unusable.")
+@click.option("--flight-height", "flight_height", type=float,
+              help="Height of the flight above the ground, m, for photos without DJI's "
+                   "relative altitude (other cameras).")
+@click.option("--dem", "dem", type=click.Path(path_type=Path),
+              help="Ground model GeoTIFF (heights above the datum of the photos' EXIF GPS "
+                   "altitude) to place photos without DJI's relative altitude.")
 def detect(imagery: tuple[str, ...], registry: Path, out: Path, cases: Path | None,
            survey_id: str | None, date_s: str | None, model: Path | None, lang: str,
-           max_skip_ratio: float) -> None:
+           max_skip_ratio: float, flight_height: float | None, dem: Path | None) -> None:
     """Process a survey: GeoTIFF orthophotos, DJI photos, Tello captures or folders of them."""
 
     def body() -> None:
+        if flight_height is not None and dem is not None:
+            raise InputError("give --flight-height or --dem, not both")
         summary = _detect(list(imagery), registry, out, cases, survey_id, _parse_date(date_s),
-                          model, lang, max_skip_ratio)
+                          model, lang, max_skip_ratio, flight_height, dem)
         tot = summary["totals"]
         click.echo(f"survey {summary['survey_id']} ({summary['survey_date']}): "
                    f"{tot['total_count']} tasks, {tot['total_area_m2']:.0f} m²; "
@@ -193,15 +201,19 @@ def detect(imagery: tuple[str, ...], registry: Path, out: Path, cases: Path | No
 
 def _detect(imagery: list[str], registry: Path, out: Path, cases: Path | None,
             survey_id: str | None, date: dt.date | None, model: Path | None, lang: str,
-            max_skip_ratio: float = 0.5) -> dict[str, Any]:
+            max_skip_ratio: float = 0.5, flight_height: float | None = None,
+            dem: Path | None = None) -> dict[str, Any]:
     from flows.detect import detect_flow
     from geodata.registry import read_registry
+    from pipeline.survey import ingest_config
 
     read_registry(registry)  # refuse a bad registry before starting the engine
+    ingest_config(max_skip_ratio, flight_height, dem)  # and bad options
     result: dict[str, Any] = detect_flow(
         inputs=imagery, registry=str(registry), out=str(out),
         cases=str(cases) if cases else None, survey_id=survey_id, survey_date=date,
-        model=str(model) if model else None, lang=lang, max_skip_ratio=max_skip_ratio)
+        model=str(model) if model else None, lang=lang, max_skip_ratio=max_skip_ratio,
+        flight_height_m=flight_height, dem=str(dem) if dem else None)
     return result
 
 
