@@ -132,13 +132,8 @@ def _survey(spec: sv.SurveySpec, policy: IngestConfig,
     detections, violations = diff_task(paths, rasters, str(spec.registry), date,
                                        str(spec.model) if spec.model else None)
     timings["diff_s"] = round(time.perf_counter() - t, 2)
-    t = time.perf_counter()
-    update = sv.update_register(spec.cases_path, sid, date, cov, violations,
-                                n_inputs=len(report.items), cfg=spec.match,
-                                imagery=[str(Path(r).resolve()) for r in rasters])
-    timings["cases_s"] = round(time.perf_counter() - t, 2)
-    summary = sv.write_outputs(spec, sid, date, report, rasters, detections, update, cov,
-                               timings)
+    summary, update = sv.record_survey(spec, sid, date, report, rasters, detections,
+                                       violations, cov, timings)
     rows = update.tasks.drop(columns="geometry").head(200)
     create_table_artifact(
         key="survey-tasks", table=[

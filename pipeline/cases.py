@@ -300,8 +300,13 @@ def update_register(
     n_inputs: int = 0,
     cfg: MatchConfig | None = None,
     imagery: Sequence[str] = (),
+    before_commit: Callable[[CaseUpdate], Any] | None = None,
 ) -> CaseUpdate:
     """Record one survey's violations in the register and return its tasks.
+
+    ``before_commit`` (the survey's outputs) runs with the update before the register is
+    written, under the same lock: if it fails, the register is left as it was, so a survey is
+    never recorded without its work orders.
 
     Each violation is matched to an open case of the same category (one-to-one, best match
     first); unmatched ones open new cases. Cases open before this survey, covered by its
@@ -311,12 +316,13 @@ def update_register(
     """
     with register_lock(path, f"survey {survey_id}", notify=log.warning):
         return _update_register(Path(path), survey_id, survey_date, coverage, violations,
-                                n_inputs, cfg or MatchConfig(), imagery)
+                                n_inputs, cfg or MatchConfig(), imagery, before_commit)
 
 
 def _update_register(p: Path, survey_id: str, survey_date: dt.date, coverage: BaseGeometry,
                      violations: gpd.GeoDataFrame, n_inputs: int, cfg: MatchConfig,
-                     imagery: Sequence[str]) -> CaseUpdate:
+                     imagery: Sequence[str],
+                     before_commit: Callable[[CaseUpdate], Any] | None) -> CaseUpdate:
     crs = CRS.from_user_input(violations.crs)
     reg = read_register(p, crs)
     date_s = survey_date.isoformat()
@@ -368,9 +374,6 @@ def _update_register(p: Path, survey_id: str, survey_date: dt.date, coverage: Ba
         survey_row
     all_surveys = gpd.GeoDataFrame(all_surveys, geometry="geometry", crs=crs)
     cases = derive_cases(all_obs, all_surveys, crs, cfg, reg["squad_results"])
-    _write_atomic(p, {"observations": all_obs, "surveys": all_surveys, "cases": cases,
-                      "squad_results": reg["squad_results"]})
-
     info = cases.set_index("task_id")
     tasks = violations.copy()
     tasks["task_id"] = task_ids
@@ -382,7 +385,12 @@ def _update_register(p: Path, survey_id: str, survey_date: dt.date, coverage: Ba
     open_now = cases[cases.status == "open"]
     tasks = assign_priority(tasks, open_now, cfg)
     resolved = cases[(cases.status == "resolved") & (cases.resolved_by == survey_id)]
-    return CaseUpdate(tasks.reset_index(drop=True), resolved.reset_index(drop=True), cases)
+    update = CaseUpdate(tasks.reset_index(drop=True), resolved.reset_index(drop=True), cases)
+    if before_commit is not None:
+        before_commit(update)
+    _write_atomic(p, {"observations": all_obs, "surveys": all_surveys, "cases": cases,
+                      "squad_results": reg["squad_results"]})
+    return update
 
 
 def import_squad_results(path: Path | str, sheet: Path | str,

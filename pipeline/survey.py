@@ -423,10 +423,33 @@ def _run_survey(spec: SurveySpec, progress: Progress | None,
     violations = find_violations(detections, rasters, registry, date, spec.diff,
                                  Detector(spec.model))
     timings["diff_s"] = round(time.perf_counter() - t, 2)
+    summary, _ = record_survey(spec, survey_id, date, report, rasters, detections,
+                               violations, cov, timings)
+    return summary
+
+
+def record_survey(spec: SurveySpec, survey_id: str, date: dt.date, report: IngestReport,
+                  rasters: Sequence[str], detections: gpd.GeoDataFrame,
+                  violations: gpd.GeoDataFrame, cov: BaseGeometry,
+                  timings: dict[str, float]) -> tuple[dict[str, Any], CaseUpdate]:
+    """Match the violations to the register's cases, write every output, then commit.
+
+    Returns the summary and the register update (tasks, resolved cases).
+
+    The outputs are written while the register is held and before it is committed: a
+    failure while writing them (a full disk) leaves the register as it was, and a rerun of the
+    survey does it all again.
+    """
     t = time.perf_counter()
+    written: list[dict[str, Any]] = []
+
+    def outputs(update: CaseUpdate) -> None:
+        timings["cases_s"] = round(time.perf_counter() - t, 2)
+        written.append(write_outputs(spec, survey_id, date, report, rasters, detections,
+                                     update, cov, timings))
+
     update = update_register(spec.cases_path, survey_id, date, cov, violations,
                              n_inputs=len(report.items), cfg=spec.match,
-                             imagery=[str(Path(r).resolve()) for r in rasters])
-    timings["cases_s"] = round(time.perf_counter() - t, 2)
-    return write_outputs(spec, survey_id, date, report, rasters, detections, update, cov,
-                         timings)
+                             imagery=[str(Path(r).resolve()) for r in rasters],
+                             before_commit=outputs)
+    return written[0], update

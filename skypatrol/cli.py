@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -528,10 +529,22 @@ def import_results(cases: Path, sheets: tuple[Path, ...]) -> None:
     _run(body)
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    """End the command on SIGTERM as on Ctrl-C.
+
+    Context managers and ``finally`` blocks run, so the ephemeral Prefect server stops with
+    the command and no temporary file is left behind.
+    """
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("YOLO_OFFLINE", "true")
+    # a fresh Prefect home migrates its database on the first start: give it time
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="skypatrol")
 
 

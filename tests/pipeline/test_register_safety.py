@@ -117,3 +117,20 @@ def test_import_results_is_idempotent_and_reads_chinese(tmp_path):
     assert import_squad_results(reg, sheet) == 0
     results = read_register(reg, CRS)["squad_results"]
     assert list(results.result) == ["rectified"]
+
+
+def test_a_failure_while_writing_outputs_leaves_the_register_as_it_was(tmp_path):
+    reg = tmp_path / "cases.gpkg"
+    update_register(reg, "S1", D1, box(X, Y, X + 50, Y + 50),
+                    viol(box(X + 1, Y + 1, X + 5, Y + 5)))
+    before = reg.read_bytes()
+
+    def disk_full(update):
+        assert len(update.tasks) == 1  # the outputs get the tasks before the commit
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        update_register(reg, "S2", D1 + dt.timedelta(days=9), box(X, Y, X + 50, Y + 50),
+                        viol(box(X + 20, Y + 20, X + 25, Y + 25)), before_commit=disk_full)
+    assert reg.read_bytes() == before
+    assert sorted(read_register(reg, CRS)["surveys"].survey_id) == ["S1"]
