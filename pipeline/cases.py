@@ -38,11 +38,6 @@ CASE_COLUMNS = ["task_id", "category", "object_class", "status", "first_seen", "
                 "resolved_on", "resolved_by", "parcel_id", "district", "squad",
                 "squad_result", "squad_result_date", "squad_note"]
 RESULT_COLUMNS = ["task_id", "result", "result_date", "note", "imported_at", "source"]
-SQUAD_RESULTS = ("rectified", "disputed")
-#: What squads write in the result column (the Chinese work order asks for 已整改/有异议).
-RESULT_WORDS = {"rectified": "rectified", "disputed": "disputed",
-                "已整改": "rectified", "整改": "rectified", "有异议": "disputed",
-                "异议": "disputed"}
 log = logging.getLogger(__name__)
 
 #: The layers a case register holds; a GeoPackage with any other layer is not a register.
@@ -393,80 +388,64 @@ def _update_register(p: Path, survey_id: str, survey_date: dt.date, coverage: Ba
     return update
 
 
-def import_squad_results(path: Path | str, sheet: Path | str,
+def import_squad_results(path: Path | str, sheets: Path | str | Sequence[Path | str],
                          cfg: MatchConfig | None = None) -> int:
-    """Record the results a squad filled into its returned ``tasks.xlsx`` / ``tasks.csv``.
+    """Record the results squads filled into their returned ``tasks.xlsx`` / ``tasks.csv``.
 
-    Rows need ``task_id`` and ``result`` (``rectified`` or ``disputed``), optionally
-    ``result_date`` (YYYY-MM-DD) and ``result_note``; rows without a result are skipped.
-    Returns how many results were recorded.
+    Rows need ``task_id`` and ``result`` (``rectified``/``disputed`` or 已整改/有异议),
+    optionally ``result_date`` (YYYY-MM-DD) and ``result_note``; rows without a result are
+    skipped. All sheets are read and checked first: any problem in any of them records
+    nothing, and every problem is reported. A result already recorded (the same sheet
+    imported twice) is not recorded again. Returns how many results were recorded.
 
     Raises:
-        InputError: a missing column, an unknown task id, result or date (named with its row).
+        InputError: every missing column, unknown task id, result or date, with its row.
 
     """
-    from skypatrol.errors import InputError
+    from pipeline.results_sheet import read_results
 
-    p, s = Path(path), Path(sheet)
+    p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: case register not found")
-    try:
-        df = pd.read_excel(s, dtype=str) if s.suffix.lower() in (".xlsx", ".xlsm") else \
-            pd.read_csv(s, dtype=str, encoding="utf-8-sig")
-    except Exception as exc:  # noqa: BLE001 - any unreadable sheet is the user's input
-        raise InputError(f"{s}: cannot read the spreadsheet ({exc})") from exc
-    for col in ("task_id", "result"):
-        if col not in df.columns:
-            raise InputError(f"{s}: column '{col}' missing (have: {', '.join(df.columns)})")
     check_register(p)
+    paths = [Path(sheets)] if isinstance(sheets, str | Path) else [Path(s) for s in sheets]
+    rows, problems = [], []
+    for s in paths:
+        found, bad = read_results(s)
+        rows += found
+        problems += bad
     crs = gpd.read_file(p, layer="cases", rows=1).crs
-    with register_lock(p, f"import of {s.name}", notify=log.warning):
-        return _import_rows(p, s, df, crs, cfg or MatchConfig())
+    with register_lock(p, f"import of {', '.join(s.name for s in paths)}", notify=log.warning):
+        reg = read_register(p, crs)
+        known = set(reg["cases"].task_id)
+        problems += [f"{r.source}: row {r.row}: unknown task_id '{r.task_id}'"
+                     for r in rows if r.task_id not in known]
+        if problems:
+            raise InputError(f"{len(problems)} problem(s); nothing was recorded:\n"
+                             + "\n".join(f"  - {m}" for m in problems))
+        return _record_results(p, reg, rows, crs, cfg or MatchConfig())
 
 
-def _import_rows(p: Path, s: Path, df: pd.DataFrame, crs: Any, cfg: MatchConfig) -> int:
-    """Validate every row first, then write them all at once (nothing on any bad row)."""
-    reg = read_register(p, crs)
-    known = set(reg["cases"].task_id)
-    rows = []
+def _record_results(p: Path, reg: dict[str, Any], rows: Sequence[Any], crs: Any,
+                    cfg: MatchConfig) -> int:
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    for i, r in df.iterrows():
-        raw = str(r.get("result") or "").strip()
-        if not raw or raw == "nan":
-            continue
-        result = RESULT_WORDS.get(raw.lower(), raw.lower())
-        line = int(str(i)) + 2  # header is row 1
-        tid = str(r["task_id"]).strip().lstrip("'")
-        if tid not in known:
-            raise InputError(f"{s}: row {line}: unknown task_id '{tid}'")
-        if result not in SQUAD_RESULTS:
-            raise InputError(f"{s}: row {line}: result '{result}' is not one of "
-                             f"{', '.join(SQUAD_RESULTS)}")
-        date = str(r.get("result_date") or "").strip()[:10]
-        if date and date != "nan":
-            try:
-                dt.date.fromisoformat(date)
-            except ValueError as exc:
-                raise InputError(f"{s}: row {line}: result_date '{date}' is not a date") \
-                    from exc
-        else:
-            date = now[:10]
-        note = str(r.get("result_note") or "")
-        rows.append({"task_id": tid, "result": result, "result_date": date,
-                     "note": "" if note == "nan" else note, "imported_at": now,
-                     "source": str(s)})
     old = reg["squad_results"]
     seen = {(str(a), str(b), str(c), str(d)) for a, b, c, d in
             zip(old.get("task_id", []), old.get("result", []), old.get("result_date", []),
                 old.get("note", []))}
-    # the same sheet imported twice records nothing the second time
-    rows = [r for r in rows if (r["task_id"], r["result"], r["result_date"], r["note"])
-            not in seen]
-    if not rows:
+    new = []
+    for r in rows:
+        key = (r.task_id, r.result, r.result_date or now[:10], r.note)
+        if key in seen:  # the same sheet imported twice records nothing the second time
+            continue
+        seen.add(key)
+        new.append({"task_id": r.task_id, "result": r.result, "result_date": key[2],
+                    "note": r.note, "imported_at": now, "source": r.source})
+    if not new:
         return 0
-    results = pd.concat([old, pd.DataFrame(rows)], ignore_index=True)
+    results = pd.concat([old, pd.DataFrame(new)], ignore_index=True)
     cases = derive_cases(reg["observations"], reg["surveys"], CRS.from_user_input(crs),
                          cfg, results)
     _write_atomic(p, {"observations": reg["observations"], "surveys": reg["surveys"],
                       "cases": cases, "squad_results": results})
-    return len(rows)
+    return len(new)

@@ -522,9 +522,8 @@ def import_results(cases: Path, sheets: tuple[Path, ...]) -> None:
     def body() -> None:
         from pipeline.cases import import_squad_results
 
-        for sheet in sheets:
-            n = import_squad_results(cases, sheet)
-            click.echo(f"{sheet}: {n} result(s) recorded")
+        n = import_squad_results(cases, list(sheets))
+        click.echo(f"{n} result(s) recorded from {len(sheets)} sheet(s)")
 
     _run(body)
 
