@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from pyproj import CRS
 from pyproj.aoi import AreaOfInterest
@@ -256,13 +257,17 @@ def plan_survey(req: PlanRequest) -> dict[str, Any]:
     fp_w, fp_h = cam.width * gsd, cam.height * gsd  # across and along track, metres
     spacing = fp_w * (1 - req.side_overlap)
     step = fp_h * (1 - req.front_overlap)
+    corners = list(req.aoi.exterior.coords)[:-1]
+    home = req.takeoff if req.takeoff is not None else min(corners, key=lambda c: (c[1], c[0]))
+    # the AOI's corners bound every waypoint: refuse an AOI out of range before planning it
+    far = max(math.dist(home, c) for c in corners)
+    if far > d.max_range_m:
+        raise PlanError(f"the AOI reaches {far:.0f} m from the take-off point; the {d.name}'s "
+                        f"range is {d.max_range_m:.0f} m (split the AOI or move the take-off)")
     angle = _long_axis_deg(req.aoi)
     pts = lawnmower(req.aoi, spacing, step, angle, margin_m=min(fp_w, fp_h) / 4)
-    if req.takeoff is not None:
-        home = req.takeoff
-    else:
-        corners = list(req.aoi.exterior.coords)[:-1]
-        home = min(corners, key=lambda c: (c[1], c[0]))
+    if not pts:
+        raise PlanError("the AOI is too small for one capture at this altitude")
     far = max(math.dist(home, p) for p in pts)
     if far > d.max_range_m:
         raise PlanError(f"the AOI reaches {far:.0f} m from the take-off point; the {d.name}'s "
@@ -317,11 +322,32 @@ def read_aoi(path: Path | str, crs: str | None = None) -> tuple[Polygon, str]:
         data = json.loads(p.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise PlanError(f"{p}: not a readable GeoJSON file ({exc})") from exc
-    feats = data.get("features") or [data]
-    geoms = [shapely.geometry.shape(f.get("geometry", f)) for f in feats]
-    polys = [g for g in geoms if isinstance(g, Polygon)]
+    if not isinstance(data, dict) or "type" not in data:
+        raise PlanError(f"{p}: not a GeoJSON object (a Feature, FeatureCollection or Polygon)")
+    feats = data["features"] if data["type"] == "FeatureCollection" else [data]
+    if not isinstance(feats, list) or not feats:
+        raise PlanError(f"{p}: the FeatureCollection has no features; draw the AOI polygon")
+    polys: list[Polygon] = []
+    for k, f in enumerate(feats):
+        geom = f.get("geometry") if isinstance(f, dict) and f.get("type") == "Feature" else f
+        if geom is None:
+            continue  # a feature without geometry adds no area
+        try:
+            g = shapely.geometry.shape(geom)
+        except Exception as exc:  # noqa: BLE001 - shapely raises several types on bad input
+            raise PlanError(f"{p}: feature {k}: not a GeoJSON geometry ({exc})") from exc
+        if g.is_empty or not np.isfinite(np.asarray(g.bounds, float)).all():
+            raise PlanError(f"{p}: feature {k}: empty geometry or coordinates that are not "
+                            "numbers")
+        # a MultiPolygon of one part is how QGIS exports a single polygon
+        polys += [g] if isinstance(g, Polygon) else [
+            q for q in getattr(g, "geoms", []) if isinstance(q, Polygon)]
     if not polys:
         raise PlanError(f"{p}: no polygon in the GeoJSON")
+    x0, y0, x1, y1 = shapely.union_all(polys).bounds
+    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+        raise PlanError(f"{p}: coordinates are not WGS84 longitude/latitude (GeoJSON is "
+                        "always WGS84)")
     aoi_ll = shapely.union_all(polys)
     if not isinstance(aoi_ll, Polygon):
         raise PlanError(f"{p}: the AOI must be one polygon (split it into several plans)")

@@ -130,3 +130,44 @@ def test_missions_over_open_cases_fly_first(tmp_path):
     assert first.convex_hull.buffer(10).intersects(site)
     assert order != sorted(order), "a mission over the open case moved forward"
     assert sorted(order) == [m["index"] for m in plan["missions"]]
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    ({"type": "FeatureCollection", "features": []}, "no features"),
+    ({"type": "Feature", "geometry": None, "properties": {}}, "no polygon"),
+    ([1, 2, 3], "not a GeoJSON object"),
+    ({"type": "Polygon", "coordinates": [[[120.3, "NaN"], [120.4, 31.5], [120.3, 31.6],
+                                          [120.3, "NaN"]]]}, "feature 0"),
+    ({"type": "Polygon", "coordinates": [[[529000, 3493000], [529050, 3493000],
+                                          [529050, 3493050], [529000, 3493000]]]},
+     "not WGS84"),
+])
+def test_odd_aois_are_refused_with_a_message_not_a_traceback(tmp_path, content, needle):
+    (tmp_path / "aoi.geojson").write_text(json.dumps(content).replace('"NaN"', "NaN"))
+    r = CliRunner().invoke(cli, ["plan", "--aoi", str(tmp_path / "aoi.geojson"), "--out",
+                                 str(tmp_path / "p"), "--drone", "tello", "--altitude-m", "10"])
+    assert r.exit_code == 2, r.output
+    assert needle in r.output and "Traceback" not in r.output
+
+
+def test_a_one_part_multipolygon_from_qgis_is_an_aoi(tmp_path):
+    aoi = to_wgs84(box(X, Y, X + 50, Y + 30), CRS)
+    multi = {"type": "MultiPolygon", "coordinates": [shapely.geometry.mapping(aoi)["coordinates"]]}
+    (tmp_path / "aoi.geojson").write_text(json.dumps(
+        {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": multi, "properties": {}}]}))
+    r = CliRunner().invoke(cli, ["plan", "--aoi", str(tmp_path / "aoi.geojson"), "--out",
+                                 str(tmp_path / "p"), "--drone", "tello", "--altitude-m", "10",
+                                 "--crs", CRS])
+    assert r.exit_code == 0, r.output
+
+
+def test_a_large_aoi_is_refused_for_range_before_it_is_planned(monkeypatch):
+    import drone.plan
+
+    def no_lawnmower(*args, **kwargs):
+        raise AssertionError("planned 9 km² of waypoints before checking the range")
+
+    monkeypatch.setattr(drone.plan, "lawnmower", no_lawnmower)
+    with pytest.raises(PlanError, match="range is 100 m"):
+        plan_survey(PlanRequest(box(X, Y, X + 3000, Y + 3000), CRS, TELLO, altitude_m=10))
