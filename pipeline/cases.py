@@ -326,8 +326,11 @@ def _update_register(p: Path, survey_id: str, survey_date: dt.date, coverage: Ba
     surveys = reg["surveys"]
     surveys = surveys[surveys.survey_id != survey_id]
     before = derive_cases(obs, surveys, crs, cfg, reg["squad_results"])
-    before = before[before.last_seen <= date_s] if len(before) else before
-    open_before = before[before.status == "open"] if len(before) else before
+    # the cases a site seen on this date can be: open then (not resolved on or before it).
+    # That includes cases first seen by a later survey: surveys may be processed out of date
+    # order (a backfill, or concurrent runs), and a site seen later is still this site.
+    open_before = before[(before.status == "open") | (before.resolved_on > date_s)] \
+        if len(before) else before
 
     pairs = []
     for i, v in enumerate(violations.itertuples()):

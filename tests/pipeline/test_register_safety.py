@@ -134,3 +134,45 @@ def test_a_failure_while_writing_outputs_leaves_the_register_as_it_was(tmp_path)
                         viol(box(X + 20, Y + 20, X + 25, Y + 25)), before_commit=disk_full)
     assert reg.read_bytes() == before
     assert sorted(read_register(reg, CRS)["surveys"].survey_id) == ["S1"]
+
+
+def _survey_process(args):
+    import datetime as _dt
+    from pathlib import Path
+
+    from pipeline import survey as sv
+
+    ortho, registry, out, cases, k = args
+    summary = sv.run_survey(sv.SurveySpec((ortho,), Path(registry), Path(out) / f"s{k}",
+                                          cases=Path(cases), survey_id=f"S{k}",
+                                          survey_date=_dt.date(2026, 4, 1 + k)))
+    return summary["totals"]["total_count"]
+
+
+@pytest.mark.slow
+def test_eight_concurrent_detect_runs_keep_every_survey(tiny_world, tmp_path):
+    cases = tmp_path / "cases.gpkg"
+    args = [(str(tiny_world / "epoch1" / "ortho.tif"), str(tiny_world / "registry.gpkg"),
+             str(tmp_path), str(cases), k) for k in range(8)]
+    with mp.get_context("spawn").Pool(8) as pool:
+        counts = pool.map(_survey_process, args)
+    assert len(set(counts)) == 1 and counts[0] > 0  # the same imagery: the same tasks
+    layers = read_register(cases, CRS)
+    assert sorted(layers["surveys"].survey_id) == [f"S{k}" for k in range(8)]
+    per_survey = layers["observations"].groupby("survey_id").size()
+    assert list(per_survey) == [counts[0]] * 8
+    assert set(layers["cases"].status) == {"open"}  # nothing resolved by a lost read
+    assert len(layers["cases"]) == counts[0]
+
+
+def test_a_survey_processed_after_a_later_one_joins_its_cases(tmp_path):
+    """A backfill: the May survey is recorded first, then the March one of the same site."""
+    reg = tmp_path / "cases.gpkg"
+    cover = box(X, Y, X + 50, Y + 50)
+    site = box(X + 1, Y + 1, X + 5, Y + 5)
+    may = update_register(reg, "S-may", dt.date(2026, 5, 1), cover, viol(site))
+    march = update_register(reg, "S-march", dt.date(2026, 3, 1), cover, viol(site))
+    assert list(march.tasks.task_id) == list(may.tasks.task_id)
+    cases = read_register(reg, CRS)["cases"]
+    assert len(cases) == 1 and cases.status.iloc[0] == "open"
+    assert cases.first_seen.iloc[0] == "2026-03-01" and cases.last_seen.iloc[0] == "2026-05-01"
