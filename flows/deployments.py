@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
+import secrets
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +38,40 @@ def load_deployments(path: Path | str = "prefect.yaml") -> list[Any]:
     return out
 
 
+def local_api_secret(env: MutableMapping[str, str] | None = None) -> str | None:
+    """Protect the Prefect API that ``serve`` starts for itself with a basic-auth secret.
+
+    Without ``PREFECT_API_URL`` the served flows run on a Prefect API this process starts on
+    loopback; unprotected, any local user could start a deployment with paths of their
+    choice. A random secret (or the one already in ``PREFECT_SERVER_API_AUTH_STRING``) is
+    put into this process's environment for the server and its client alike; other users
+    cannot read it. Returns the secret, or None when a configured server is used (its own
+    authentication applies).
+    """
+    env = os.environ if env is None else env
+    if env.get("PREFECT_API_URL"):
+        return None
+    secret = env.get("PREFECT_SERVER_API_AUTH_STRING") or \
+        f"skypatrol:{secrets.token_urlsafe(24)}"
+    env["PREFECT_SERVER_API_AUTH_STRING"] = secret
+    env["PREFECT_API_AUTH_STRING"] = secret
+    return secret
+
+
 def serve(path: Path | str = "prefect.yaml") -> None:
     """Register the deployments and run them on their schedules until interrupted."""
     from prefect import serve as prefect_serve
+    from prefect.settings import (
+        PREFECT_API_AUTH_STRING,
+        PREFECT_SERVER_API_AUTH_STRING,
+        temporary_settings,
+    )
 
-    prefect_serve(*load_deployments(path))
+    deployments = load_deployments(path)
+    secret = local_api_secret()
+    if secret is None:
+        prefect_serve(*deployments)
+        return
+    with temporary_settings(updates={PREFECT_SERVER_API_AUTH_STRING: secret,
+                                     PREFECT_API_AUTH_STRING: secret}):
+        prefect_serve(*deployments)
