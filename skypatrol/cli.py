@@ -207,9 +207,11 @@ def _detect(imagery: list[str], registry: Path, out: Path, cases: Path | None,
     from flows.detect import detect_flow
     from geodata.registry import read_registry
     from pipeline.survey import ingest_config
+    from skypatrol.prefect_home import prepare_prefect_home
 
     read_registry(registry)  # refuse a bad registry before starting the engine
     ingest_config(max_skip_ratio, flight_height, dem)  # and bad options
+    prepare_prefect_home()
     result: dict[str, Any] = detect_flow(
         inputs=imagery, registry=str(registry), out=str(out),
         cases=str(cases) if cases else None, survey_id=survey_id, survey_date=date,
