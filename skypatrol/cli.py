@@ -57,14 +57,47 @@ def _run(fn: Callable[[], None]) -> None:
         sys.exit(EXIT_FAILURE)
 
 
+def log_path() -> Path:
+    """Where library warnings go: ``$SKYPATROL_LOG``, else ``~/.cache/skypatrol/skypatrol.log``."""
+    env = os.environ.get("SKYPATROL_LOG")
+    return Path(env) if env else Path.home() / ".cache" / "skypatrol" / "skypatrol.log"
+
+
+def _route_warnings(verbose: bool) -> None:
+    """Library warnings (GDAL, rasterio, Prefect, ...) to the log file, not the terminal."""
+    import logging
+
+    if verbose:
+        logging.captureWarnings(False)  # Python prints them, as it does by default
+        return
+    logging.captureWarnings(True)
+    logger = logging.getLogger("py.warnings")
+    if any(getattr(h, "skypatrol", False) for h in logger.handlers):
+        return  # routed already (a second command in one process)
+    try:
+        path = log_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    handler.skypatrol = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="skypatrol")
-def cli() -> None:
+@click.option("--verbose", "-v", is_flag=True,
+              help="Show library warnings on the terminal (by default they go to "
+                   "$SKYPATROL_LOG or ~/.cache/skypatrol/skypatrol.log).")
+def cli(verbose: bool) -> None:
     """Find illegal construction, green encroachment and unlicensed billboards from the air.
 
     skypatrol turns drone imagery into georeferenced findings, checks them against the
     registered parcels and permits, and hands each squad its list of sites to rectify.
     """
+    _route_warnings(verbose)
 
 
 @cli.command()
