@@ -63,6 +63,7 @@ BENCHMARKS = {
     "detect": _lazy("bench_detect"),
     "survey": _lazy("bench_survey"),
     "real": _lazy("bench_real"),
+    "quality": _lazy("bench_quality"),
 }
 
 

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
+from pyproj.aoi import AreaOfInterest
+from pyproj.database import query_utm_crs_info
 from shapely import Geometry
 
 from skypatrol.errors import CRSError
@@ -145,3 +147,12 @@ def gcj02_to_wgs84(lon: Any, lat: Any, tol_deg: float = 1e-9) -> tuple[Any, Any]
     if np.ndim(lon) == 0 and np.ndim(lat) == 0:
         return float(wlon), float(wlat)
     return wlon, wlat
+
+
+def utm_crs_at(lon: float, lat: float) -> CRS:
+    """The WGS 84 UTM zone's CRS (metres) at a point given in lon/lat degrees."""
+    info = query_utm_crs_info(datum_name="WGS 84",
+                              area_of_interest=AreaOfInterest(lon, lat, lon, lat))
+    if not info:
+        raise CRSError(f"no UTM zone at lon {lon}, lat {lat}")
+    return CRS.from_epsg(int(info[0].code))

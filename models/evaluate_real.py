@@ -14,12 +14,12 @@ import geopandas as gpd
 import mercantile
 import numpy as np
 import rasterio
-from rasterio.crs import CRS
 from rasterio.transform import from_bounds
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 from shapely.geometry import box
 from shapely.ops import unary_union
 
+from geodata.crs import utm_crs_at
 from models.evaluate import match_detections
 from models.real import HoldOut, RealTile, find_tiles, read_outlines
 from models.runtime import Detector
@@ -86,7 +86,7 @@ def town_mosaics(tiles: Sequence[RealTile], out_dir: Path) -> list[dict[str, Any
             b = mercantile.xy_bounds(x1, y1, z)
             src_tf = from_bounds(a.left, b.bottom, b.right, a.top, src.shape[2], src.shape[1])
             lon, lat = comp[0].lonlat
-            utm = CRS.from_epsg((32600 if lat >= 0 else 32700) + int((lon + 180) // 6) + 1)
+            utm = utm_crs_at(lon, lat)
             gsd_m = comp[0].ground_gsd_cm(n) / 100.0
             tf, w, h = calculate_default_transform(
                 "EPSG:3857", utm, src.shape[2], src.shape[1], a.left, b.bottom, b.right, a.top,
@@ -229,7 +229,7 @@ def _warp_to_utm(ds: rasterio.io.DatasetReader, dst: Path) -> None:
 
     w, s, e, n = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
     lon, lat = (w + e) / 2, (s + n) / 2
-    utm = CRS.from_epsg((32600 if lat >= 0 else 32700) + int((lon + 180) // 6) + 1)
+    utm = utm_crs_at(lon, lat)
     tf, width, height = calculate_default_transform(ds.crs, utm, ds.width, ds.height,
                                                     *ds.bounds)
     with rasterio.open(dst, "w", driver="GTiff", width=width, height=height, count=3,

@@ -114,6 +114,17 @@ def check_register(path: Path | str) -> None:
         raise InputError(
             f"{p}: holds layers that are not a case register's ({', '.join(foreign)}); "
             "is it the parcel registry? Give --cases a register of its own")
+    for layer, needed in (("observations", OBS_COLUMNS), ("surveys", SURVEY_COLUMNS)):
+        if layer not in layers:
+            continue
+        try:
+            have = set(pyogrio.read_info(p, layer=layer)["fields"])
+        except Exception as exc:  # noqa: BLE001 - a damaged layer is the file's problem
+            raise InputError(f"{p}: layer '{layer}' cannot be read ({exc})") from exc
+        missing = [c for c in needed if c not in have]
+        if missing:
+            raise InputError(f"{p}: layer '{layer}' lacks column(s) {', '.join(missing)}; "
+                             "not a skypatrol case register (or a damaged one)")
 
 
 @contextmanager

@@ -176,3 +176,15 @@ def test_a_survey_processed_after_a_later_one_joins_its_cases(tmp_path):
     cases = read_register(reg, CRS)["cases"]
     assert len(cases) == 1 and cases.status.iloc[0] == "open"
     assert cases.first_seen.iloc[0] == "2026-03-01" and cases.last_seen.iloc[0] == "2026-05-01"
+
+
+def test_a_register_missing_its_columns_is_refused_before_any_work(tmp_path):
+    reg = tmp_path / "cases.gpkg"
+    update_register(reg, "S1", D1, box(X, Y, X + 50, Y + 50),
+                    viol(box(X + 1, Y + 1, X + 5, Y + 5)))
+    layers = read_register(reg, CRS)
+    broken = tmp_path / "broken.gpkg"
+    layers["surveys"].drop(columns=["survey_date"]).to_file(broken, layer="surveys")
+    layers["observations"].to_file(broken, layer="observations")
+    with pytest.raises(InputError, match="survey_date"):
+        check_register(broken)
