@@ -130,6 +130,13 @@ def load_registry(path: Path) -> Registry:
     return read_registry(path)
 
 
+def check_model_path(model: Path | None) -> None:
+    """Refuse a ``--model`` path that does not exist (None is the shipped model)."""
+    if model is not None and not Path(model).exists():
+        raise InputError(f"{model}: --model file not found (give a model card JSON, e.g. "
+                         "DIR/model/skypatrol-seg.json from `skypatrol train`)")
+
+
 def start_checks(spec: SurveySpec) -> Registry:
     """Everything that can be refused before the long work starts; returns the registry.
 
@@ -142,9 +149,7 @@ def start_checks(spec: SurveySpec) -> Registry:
     """
     registry = load_registry(spec.registry)
     check_register(spec.cases_path)
-    if spec.model is not None and not Path(spec.model).exists():
-        raise InputError(f"{spec.model}: --model file not found (give a model card JSON, "
-                         "e.g. DIR/model/skypatrol-seg.json from `skypatrol train`)")
+    check_model_path(spec.model)
     try:
         Detector(spec.model)
     except SkypatrolError as exc:

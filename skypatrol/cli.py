@@ -239,11 +239,12 @@ def _detect(imagery: list[str], registry: Path, out: Path, cases: Path | None,
             dem: Path | None = None) -> dict[str, Any]:
     from flows.detect import detect_flow
     from geodata.registry import read_registry
-    from pipeline.survey import ingest_config
+    from pipeline.survey import check_model_path, ingest_config
     from skypatrol.prefect_home import prepare_prefect_home
 
     read_registry(registry)  # refuse a bad registry before starting the engine
     ingest_config(max_skip_ratio, flight_height, dem)  # and bad options
+    check_model_path(model)
     prepare_prefect_home()
     result: dict[str, Any] = detect_flow(
         inputs=imagery, registry=str(registry), out=str(out),

@@ -218,3 +218,17 @@ def test_check_refuses_ids_with_control_characters(tmp_path):
         empty.to_file(reg, layer=layer)
     with pytest.raises(InvalidRegistryError, match="control characters"):
         read_registry(reg)
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["--max-skip-ratio", "5"], "max_skip_ratio must be within 0..1"),
+    (["--model", "no/such/card.json"], "--model file not found"),
+    (["--flight-height", "-3"], "flight height"),
+    (["--dem", "no/such/dem.tif"], "--dem file not found"),
+])
+def test_bad_options_are_refused_before_any_work(tiny_world, tmp_path, extra, needle):
+    result = CliRunner().invoke(cli, ["detect", str(tiny_world / "epoch1" / "ortho.tif"),
+                                      "--registry", str(tiny_world / "registry.gpkg"),
+                                      "--out", str(tmp_path / "out"), *extra])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output and "Traceback" not in result.output
