@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -457,4 +458,17 @@ def record_survey(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
                              n_inputs=len(report.items), cfg=spec.match,
                              imagery=[str(Path(r).resolve()) for r in rasters],
                              before_commit=outputs)
+    clean_workdir(spec.workdir)
     return written[0], update
+
+
+def clean_workdir(workdir: Path) -> None:
+    """Remove what a recorded survey no longer needs from its work folder.
+
+    The per-image detections (a rerun detects again) and unfinished warps go; the
+    georeferenced photos and warped orthophotos stay: the register's survey records point at
+    them (the dashboard's map and later evidence chips read them).
+    """
+    shutil.rmtree(workdir / "detections", ignore_errors=True)
+    for tmp in workdir.glob("*/*.tmp.tif"):
+        tmp.unlink(missing_ok=True)

@@ -169,6 +169,9 @@ def test_an_orthophoto_in_epsg4326_gives_the_same_tasks(tiny_world, tmp_path):
                                     survey_date=dt.date(2026, 3, 1)))
         tasks[key] = gpd.read_file(tmp_path / key / "out" / "tasks.geojson")
     native, wgs = tasks["native"], tasks["wgs84"]
+    work = tmp_path / "wgs84" / "out" / ".work"
+    assert not (work / "detections").exists()  # intermediate files of a recorded survey go
+    assert len(list((work / "warped").glob("*.tif"))) == 1  # the register points at it
     assert len(native) >= 3
     matched = sum(max((g.intersection(h).area / g.union(h).area for h in wgs.geometry),
                       default=0) > 0.7 for g in native.geometry)
