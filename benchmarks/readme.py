@@ -1,4 +1,4 @@
-"""Write the measured figures into README.md (``python -m benchmarks.readme``).
+"""Write the measured figures into docs/ (``python -m benchmarks.readme``).
 
 Reads the model card's evaluation and ``benchmarks/results/*.json``; replaces the text
 between the ``<!-- results:... -->`` markers so it can be re-run after every measurement.
@@ -154,13 +154,14 @@ def _survey_pooled(worlds: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    """Replace the marked sections of README.md."""
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    for key, body in (("model", model_section()), ("bench", bench_section())):
+    """Replace the marked sections of docs/model.md and docs/benchmarks.md."""
+    for doc, key, body in (("model.md", "model", model_section()),
+                           ("benchmarks.md", "bench", bench_section())):
+        path = ROOT / "docs" / doc
+        text = path.read_text()
         pattern = re.compile(rf"<!-- results:{key} -->.*?<!-- /results:{key} -->", re.S)
         text = pattern.sub(f"<!-- results:{key} -->\n{body}\n<!-- /results:{key} -->", text)
-    readme.write_text(text)
+        path.write_text(text)
 
 
 if __name__ == "__main__":
