@@ -31,9 +31,9 @@ def _blurred(src: Path, dst: Path, sigma_m: float) -> Path:
 
 def run() -> dict[str, Any]:
     from geodata.synthetic import WorldConfig, synthesize
-    from models.evaluate_real import town_mosaics
     from models.real import DEFAULT_HOLD_OUT, HoldOut, find_tiles
     from pipeline.quality import QualityConfig, measure
+    from pipeline.real_evaluation import town_mosaics
 
     cfg = QualityConfig()
     rows = []

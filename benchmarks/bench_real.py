@@ -17,8 +17,8 @@ from benchmarks.common import machine
 
 
 def run() -> dict[str, Any]:
-    from models.evaluate_real import evaluate_negatives, evaluate_towns
     from models.real import DEFAULT_HOLD_OUT
+    from pipeline.real_evaluation import evaluate_negatives, evaluate_towns
 
     real = Path(os.environ.get("SKYPATROL_REAL_DATA", "data/real"))
     negatives = Path(os.environ.get("SKYPATROL_NEGATIVES", "data/negatives"))

@@ -19,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geodata.camera import PHANTOM4PRO, TELLO_DOWNWARD, CameraModel
 from geodata.crs import WGS84, from_wgs84, transformer
-from skypatrol.errors import InputError
+from geodata.errors import InputError
 
 PLAN_FORMAT = "skypatrol-plan/1"
 

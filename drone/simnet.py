@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from skypatrol.errors import SkypatrolError
+from geodata.errors import SkypatrolError
 
 TELLO_IP, CLIENT_IP = "192.168.10.1", "192.168.10.2"
 REPO = Path(__file__).resolve().parents[1]

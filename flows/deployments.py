@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from prefect.schedules import Cron
 
-from skypatrol.errors import InputError
+from geodata.errors import InputError
 
 
 def load_deployments(path: Path | str = "prefect.yaml") -> list[Any]:

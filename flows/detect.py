@@ -15,10 +15,10 @@ from prefect.cache_policies import NONE as NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.states import Failed
 
+from geodata.errors import SkypatrolError
 from models.runtime import Detector
 from pipeline import survey as sv
 from pipeline.ingest import IngestConfig, Ingested, IngestReport, check_skip_policy
-from skypatrol.errors import SkypatrolError
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)

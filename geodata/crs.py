@@ -13,7 +13,7 @@ from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 from shapely import Geometry
 
-from skypatrol.errors import CRSError
+from geodata.errors import CRSError
 
 WGS84 = CRS.from_epsg(4326)
 #: The demo's analysis CRS: CGCS2000 / 3-degree Gauss-Kruger CM 120E (the zone of Wuxi).
@@ -43,11 +43,6 @@ def require_projected(crs: Any, where: str) -> CRS:
     if unit not in ("metre", "meter", "m"):
         raise CRSError(f"{where}: CRS {c.to_string()} has units '{unit}', need metres")
     return c
-
-
-def same_crs(a: Any, b: Any) -> bool:
-    """True when two CRS definitions describe the same system."""
-    return bool(CRS.from_user_input(a) == CRS.from_user_input(b))
 
 
 @lru_cache(maxsize=64)

@@ -21,7 +21,7 @@ from shapely.geometry import Polygon
 
 from geodata.camera import CAMERAS, CameraModel, Pose, footprint, ground_to_image, nadir_gsd_m
 from geodata.crs import transformer
-from skypatrol.errors import InvalidImageryError
+from geodata.errors import InvalidImageryError
 
 #: Sensor widths (mm) of DJI cameras by EXIF model, for photos without CalibratedFocalLength.
 DJI_SENSOR_WIDTH_MM = {"FC6310": 13.2, "FC6310S": 13.2, "FC330": 6.17, "FC6510": 13.2,

@@ -15,7 +15,7 @@ import shapely
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
-from skypatrol.errors import InvalidRegistryError, Problem
+from geodata.errors import InvalidRegistryError, Problem
 
 LAND_USES = ("residential", "commercial", "industrial", "public", "green", "road", "water", "other")
 STRUCTURE_KINDS = ("building", "shed")

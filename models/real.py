@@ -19,8 +19,8 @@ from pyproj import Transformer
 from shapely.geometry import Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 
+from geodata.errors import InputError
 from models.dataset import CLASS_ID
-from skypatrol.errors import InputError
 
 #: A tile named as in RAMP/fAIr and most tile dumps: ``<anything>-<x>-<y>-<z>``.
 TILE_NAME = re.compile(r"-(\d+)-(\d+)-(\d+)$")

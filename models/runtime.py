@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from geodata.errors import SkypatrolError
 from models.card import SHIPPED_DIR, ModelCard
-from skypatrol.errors import SkypatrolError
 
 os.environ.setdefault("YOLO_OFFLINE", "true")
 

@@ -28,7 +28,7 @@ from filelock import FileLock, Timeout
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
-from skypatrol.errors import InputError
+from geodata.errors import InputError
 
 OBS_COLUMNS = ["task_id", "survey_id", "survey_date", "category", "object_class", "area_m2",
                "confidence", "parcel_id", "district", "squad", "source"]

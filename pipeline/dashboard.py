@@ -23,7 +23,7 @@ from rasterio.enums import Resampling
 
 from pipeline.cases import read_register
 from pipeline.i18n import t
-from pipeline.outputs import _CSS
+from pipeline.outputs import PAGE_CSS
 
 CAT_COLORS = {"illegal_construction": "#d62728", "green_encroachment": "#2ca02c",
               "illegal_billboard": "#9467bd"}
@@ -245,7 +245,7 @@ def write_dashboard(cases_path: Path | str, out: Path | str, lang: str = "en",
     period = data["period"]
     doc = f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_esc(tr('dashboard', lang))}</title><style>{_CSS}
+<title>{_esc(tr('dashboard', lang))}</title><style>{PAGE_CSS}
 .kpis{{display:flex;flex-wrap:wrap;gap:12px}}.kpi{{border:1px solid #ccc;border-radius:6px;
 padding:10px 14px;min-width:160px;flex:1}}.kpi .v{{font-size:24px;font-weight:600}}
 .kpi .l{{font-size:12px;color:#555}}svg.map{{border:1px solid #ccc}}

@@ -27,13 +27,11 @@ from rasterio.windows import Window
 from shapely.geometry import Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 
+from geodata.errors import InvalidImageryError
 from geodata.raster import GDAL_CACHE_BYTES, rgb_sources
 from models.runtime import Detector, RawDetection, chw_to_hwc
 from pipeline.diff import overlap_ratio, without_slivers
 from pipeline.groups import connected_groups
-from skypatrol.errors import InvalidImageryError
-
-DETECTION_COLUMNS = ["class", "score", "source", "unconfirmed", "cut", "geometry"]
 
 
 @dataclass(frozen=True)
@@ -166,7 +164,13 @@ def mask_to_polygon(mask: np.ndarray, transform: Affine) -> Polygon | None:
 
 
 @dataclass
-class _Det:
+class TileDetection:
+    """One structure as detection sees it: class index, score, world outline, and its view.
+
+    The public record of detection: made per tile, merged across tile seams and across
+    images (``merge_detections``), then handed on as the rows of a detections frame.
+    """
+
     cls: int
     score: float
     geom: BaseGeometry
@@ -197,7 +201,7 @@ def _touches_inner_edge(mask: np.ndarray, edges: tuple[bool, bool, bool, bool]) 
     )
 
 
-def _to_dets(raw: list[RawDetection], tile: Tile, min_area: float) -> list[_Det]:
+def _to_dets(raw: list[RawDetection], tile: Tile, min_area: float) -> list[TileDetection]:
     out = []
     core = tile_core(tile)
     frame = None
@@ -208,12 +212,12 @@ def _to_dets(raw: list[RawDetection], tile: Tile, min_area: float) -> list[_Det]
         if frame is None:
             h, w = r.mask.shape
             frame = Polygon([tile.transform * xy for xy in ((0, 0), (w, 0), (w, h), (0, h))])
-        out.append(_Det(r.class_id, r.score, poly, _touches_inner_edge(r.mask, tile.edges),
+        out.append(TileDetection(r.class_id, r.score, poly, _touches_inner_edge(r.mask, tile.edges),
                         core=core, frame=frame))
     return out
 
 
-def _stitch(members: list[_Det]) -> BaseGeometry:
+def _stitch(members: list[TileDetection]) -> BaseGeometry:
     """The union of a cluster's views, each trusted where no other view is more central.
 
     A view counts inside its own tile's core and wherever no other view's tile has its core:
@@ -234,7 +238,7 @@ def _stitch(members: list[_Det]) -> BaseGeometry:
     return shapely.union_all(pieces)
 
 
-def _unseen_by_neighbours(d: _Det, share: float = 0.3) -> bool:
+def _unseen_by_neighbours(d: TileDetection, share: float = 0.3) -> bool:
     """A lone view cut by its tile's edge, or lying largely in its neighbours' cores.
 
     The neighbouring tiles looked at that ground more centrally and found nothing there.
@@ -244,7 +248,7 @@ def _unseen_by_neighbours(d: _Det, share: float = 0.3) -> bool:
     return d.cut or d.geom.difference(d.core).area > share * d.geom.area
 
 
-def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
+def merge_detections(dets: list[TileDetection], ios: float = 0.3) -> list[TileDetection]:
     """Merge one structure seen by several overlapping tiles into one detection.
 
     Detections of the same class whose intersection exceeds ``ios`` of the smaller one are
@@ -275,17 +279,18 @@ def merge_detections(dets: list[_Det], ios: float = 0.3) -> list[_Det]:
             # a whole view smaller than the cut pieces means the structure is bigger than it
             union = _stitch(members)
             if union.area > best.geom.area * 1.25 and any(d.cut for d in members):
-                merged.append(_Det(best.cls, best.score, _polygonal(union), False, best.source))
+                merged.append(TileDetection(best.cls, best.score, _polygonal(union), False,
+                                            best.source))
             else:
                 merged.append(replace(best, unconfirmed=False))
         else:
             union = _stitch(members)
             top = max(members, key=lambda d: d.score)
-            merged.append(_Det(top.cls, top.score, _polygonal(union), True, top.source))
+            merged.append(TileDetection(top.cls, top.score, _polygonal(union), True, top.source))
     return _one_class_per_outline(merged)
 
 
-def _shared_view(a: _Det, b: _Det) -> float:
+def _shared_view(a: TileDetection, b: TileDetection) -> float:
     """How much two views of one class agree: their intersection over the smaller one.
 
     When either is cut by its tile's edge, only the ground both tiles saw counts, but at
@@ -301,7 +306,7 @@ def _shared_view(a: _Det, b: _Det) -> float:
     return inter / max(1e-9, smaller)
 
 
-def _one_class_per_outline(dets: list[_Det], iou: float = 0.7) -> list[_Det]:
+def _one_class_per_outline(dets: list[TileDetection], iou: float = 0.7) -> list[TileDetection]:
     """One structure the model saw twice, as two classes with one outline, keeps its best.
 
     The classes of a structure (building, shed) blur around 100 m²; a shed on a roof has a
@@ -400,7 +405,7 @@ def detect_raster(
     Reads tile by tile (never the whole raster), skips nodata tiles, batches inference, and
     merges detections across tile seams.
     """
-    dets: list[_Det] = []
+    dets: list[TileDetection] = []
     # GDAL's block cache defaults to 5 % of RAM; a bounded cache keeps memory flat
     # whatever the raster's size (tiles are read once, in order)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), rasterio.open(path) as ds:

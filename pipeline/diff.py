@@ -642,8 +642,3 @@ def overlap_ratio(a: BaseGeometry, b: BaseGeometry) -> float:
     inter = a.intersection(b).area
     union = a.area + b.area - inter
     return 0.0 if union <= 0 else inter / union
-
-
-def distance_m(a: BaseGeometry, b: BaseGeometry) -> float:
-    """Distance between two geometries in CRS units (metres)."""
-    return float(a.distance(b)) if not (a.is_empty or b.is_empty) else math.inf

@@ -22,6 +22,7 @@ from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 
 from geodata.crs import round_coords, to_wgs84
+from geodata.errors import InputError, InvalidImageryError
 from geodata.georef import (
     FramePose,
     NoHeightError,
@@ -32,7 +33,6 @@ from geodata.georef import (
     tello_sidecar,
 )
 from pipeline.quality import QualityConfig, measure
-from skypatrol.errors import InputError, InvalidImageryError
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".vrt", ".jp2"}
 PHOTO_SUFFIXES = {".jpg", ".jpeg"}

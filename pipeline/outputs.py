@@ -275,7 +275,7 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-_CSS = """
+PAGE_CSS = """
 body{font-family:system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px;color:#222}
 table{border-collapse:collapse;margin:12px 0;width:100%}th,td{border:1px solid #bbb;
 padding:4px 6px;text-align:left;vertical-align:top;font-size:13px}th{background:#eee}
@@ -315,7 +315,7 @@ def write_report(out: Path, summary: dict[str, Any], tasks: gpd.GeoDataFrame,
     skipped = [[_esc(i["source"]), _esc(i["reason"]), _esc(i.get("detail"))]
                for i in summary["inputs"] if i["status"] == "skipped"]
     doc = f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">
-<title>{_esc(t('report_title', lang))} {_esc(summary['survey_id'])}</title><style>{_CSS}</style>
+<title>{_esc(t('report_title', lang))} {_esc(summary['survey_id'])}</title><style>{PAGE_CSS}</style>
 </head><body><h1>{_esc(t('report_title', lang))} — {_esc(summary['survey_id'])}</h1>
 <p>{_esc(t('date', lang))}: {_esc(summary['survey_date'])} ·
 {_esc(t('imagery_area', lang))}: {summary['imagery_area_km2']:.3f}</p>
@@ -383,7 +383,7 @@ def write_work_orders(out: Path, tasks: gpd.GeoDataFrame, summary: dict[str, Any
                 '<span class="box"></span>',
             ])
         doc = f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">
-<title>{_esc(t('work_order', lang))} {_esc(squad)}</title><style>{_CSS}</style></head><body>
+<title>{_esc(t('work_order', lang))} {_esc(squad)}</title><style>{PAGE_CSS}</style></head><body>
 <h1>{_esc(t('work_order', lang))} — {_esc(t('squad', lang))} {_esc(squad)}</h1>
 <p>{_esc(t('survey', lang))} {_esc(summary['survey_id'])} · {_esc(summary['survey_date'])}</p>
 {_table([t('task', lang), t('category', lang), t('area', lang), t('parcel', lang),

@@ -28,13 +28,14 @@ from rasterio.shutil import copy as rio_copy
 from rasterio.vrt import WarpedVRT
 from shapely.geometry.base import BaseGeometry
 
+from geodata.errors import InputError, SkypatrolError
 from geodata.georef import Placement, georeference_frame
 from geodata.registry import Registry, read_registry
 from models.runtime import Detector
 from pipeline.cases import CaseUpdate, MatchConfig, check_register, update_register
 from pipeline.detect import (
+    TileDetection,
     TilingConfig,
-    _Det,
     detect_raster,
     detection_fingerprint,
     empty_detections,
@@ -70,7 +71,6 @@ from pipeline.outputs import (
     write_task_files,
     write_work_orders,
 )
-from skypatrol.errors import InputError, SkypatrolError
 
 Progress = Callable[[str, int, int], None]
 
@@ -262,7 +262,7 @@ def combine_detections(paths: Sequence[str], crs: Any) -> gpd.GeoDataFrame:
     names = sorted(set(allf["class"]))
     lone = allf["unconfirmed"] if "unconfirmed" in allf else [False] * len(allf)
     cut = allf["cut"] if "cut" in allf else [False] * len(allf)
-    dets = [_Det(names.index(c), float(s), g, bool(k), str(src), unconfirmed=bool(u))
+    dets = [TileDetection(names.index(c), float(s), g, bool(k), str(src), unconfirmed=bool(u))
             for c, s, g, src, u, k in zip(allf["class"], allf["score"], allf.geometry,
                                           allf["source"], lone, cut)]
     merged = merge_detections(dets)

@@ -423,8 +423,8 @@ def evaluate(model: Path | None, seeds: str, gsds: str, size_m: float, runtime: 
     def body() -> None:
         import json
 
-        from models.evaluate import evaluate_model, write_metrics
         from models.runtime import DEFAULT_CARD
+        from pipeline.model_evaluation import evaluate_model, write_metrics
 
         try:
             seed_list = [int(v) for v in seeds.split(",") if v]

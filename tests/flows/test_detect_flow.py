@@ -152,3 +152,19 @@ def test_a_registry_in_another_projected_crs_gives_the_same_tasks(tiny_world, tm
         assert max(g.intersection(h).area / g.union(h).area for h in other.geometry) > 0.9
     # areas are measured in each registry's CRS (scale factors differ by well under 1 %)
     assert sorted(other.area_m2) == pytest.approx(sorted(native.area_m2), rel=0.01)
+
+
+def test_the_flow_and_the_library_give_identical_tasks(prefect_harness, tiny_world, tmp_path):
+    """One orchestrator: the Prefect flow runs the library's stage functions, so a survey
+    through either gives the same tasks, byte for byte."""
+    d1 = dates(tiny_world)[0]
+    ortho = str(tiny_world / "epoch1" / "ortho.tif")
+    reg = tiny_world / "registry.gpkg"
+    sv.run_survey(sv.SurveySpec((ortho,), reg, tmp_path / "lib" / "out",
+                                cases=tmp_path / "lib" / "cases.gpkg", survey_id="S1",
+                                survey_date=d1))
+    detect_flow(inputs=[ortho], registry=str(reg), out=str(tmp_path / "flow" / "out"),
+                cases=str(tmp_path / "flow" / "cases.gpkg"), survey_id="S1", survey_date=d1)
+    lib = (tmp_path / "lib" / "out" / "tasks.geojson").read_bytes()
+    flow = (tmp_path / "flow" / "out" / "tasks.geojson").read_bytes()
+    assert len(lib) > 100 and lib == flow

@@ -33,7 +33,7 @@ def test_the_shipped_detector_keeps_each_class_to_its_threshold(tiny_world):
 
 
 def test_outline_offsets_come_from_the_evaluation():
-    from models.evaluate import outline_offsets
+    from pipeline.model_evaluation import outline_offsets
 
     metrics = {"overall": {"building": {"median_outline_offset_m": 0.06},
                            "shed": {"median_outline_offset_m": -0.02},
@@ -43,7 +43,7 @@ def test_outline_offsets_come_from_the_evaluation():
 
 def test_reevaluating_a_card_keeps_its_offsets():
     """The evaluation sees outlines already pulled in: what is left adds to the card's offset."""
-    from models.evaluate import outline_offsets
+    from pipeline.model_evaluation import outline_offsets
 
     metrics = {"outline_offset_m_applied": {"building": 0.058, "shed": 0.065, "billboard": 0.05},
                "overall": {"building": {"median_outline_offset_m": 0.0},

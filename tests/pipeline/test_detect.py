@@ -7,8 +7,8 @@ from affine import Affine
 from shapely.geometry import box
 
 from pipeline.detect import (
+    TileDetection,
     TilingConfig,
-    _Det,
     looks_like_board,
     merge_detections,
     plan_tiles,
@@ -38,7 +38,7 @@ def _piece(tile, geom, score=0.9):
     x0, y0, x1, y1 = _bounds(tile)
     cut = (left and g.bounds[0] <= x0 + 0.2) or (right and g.bounds[2] >= x1 - 0.2) or \
         (top and g.bounds[3] >= y1 - 0.2) or (bottom and g.bounds[1] <= y0 + 0.2)
-    return _Det(0, score, g, bool(cut), core=core, frame=box(*_bounds(tile)))
+    return TileDetection(0, score, g, bool(cut), core=core, frame=box(*_bounds(tile)))
 
 
 def _bounds(tile):
@@ -108,11 +108,12 @@ def test_a_low_scoring_billboard_must_look_like_a_board():
 
 def test_one_structure_seen_as_two_classes_keeps_the_better_one():
     yard_shed = box(2.0, 31.0, 8.0, 36.0)
-    twice = [_Det(1, 0.8, yard_shed, False), _Det(0, 0.6, yard_shed.buffer(0.1), False)]
+    twice = [TileDetection(1, 0.8, yard_shed, False),
+             TileDetection(0, 0.6, yard_shed.buffer(0.1), False)]
     merged = merge_detections(twice)
     assert [(d.cls, d.score) for d in merged] == [(1, 0.8)]
     roof, rooftop_shed = box(2.0, 31.0, 8.0, 37.0), box(3.0, 32.0, 5.0, 34.0)
-    both = [_Det(0, 0.9, roof, False), _Det(1, 0.7, rooftop_shed, False)]
+    both = [TileDetection(0, 0.9, roof, False), TileDetection(1, 0.7, rooftop_shed, False)]
     assert len(merge_detections(both)) == 2
 
 

@@ -9,8 +9,8 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
-from models.evaluate_real import scene_rasters, score_patch, town_mosaics
 from models.real import find_tiles
+from pipeline.real_evaluation import scene_rasters, score_patch, town_mosaics
 from tests.models.test_real import town
 
 

@@ -20,9 +20,9 @@ from shapely.geometry import box
 from shapely.ops import unary_union
 
 from geodata.crs import utm_crs_at
-from models.evaluate import match_detections
 from models.real import HoldOut, RealTile, find_tiles, read_outlines
 from models.runtime import Detector
+from pipeline.model_evaluation import match_detections
 
 #: Detected classes that are roofed structures: a real building found as a "shed" is found.
 ROOFED = ("building", "shed")
