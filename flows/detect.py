@@ -56,12 +56,12 @@ def detect_task(raster: str, sha256: str, model: str | None, crs_wkt: str, workd
 
 @task(cache_policy=NO_CACHE)
 def diff_task(detection_paths: list[str], rasters: list[str], registry: str,
-              date: dt.date, model: str | None = None
+              date: dt.date, model: str | None, cfg: sv.DiffConfig
               ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Merge detections across images and diff them against the registry."""
     reg = sv.load_registry(Path(registry))
     detections = sv.combine_detections(detection_paths, reg.crs)
-    return detections, sv.find_violations(detections, rasters, reg, date, sv.DiffConfig(),
+    return detections, sv.find_violations(detections, rasters, reg, date, cfg,
                                           Detector(Path(model) if model else None))
 
 
@@ -129,8 +129,8 @@ def _survey(spec: sv.SurveySpec, policy: IngestConfig,
                 rasters[k], shas[k], model, crs_wkt, str(spec.workdir))
     timings["detect_s"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
-    detections, violations = diff_task(paths, rasters, str(spec.registry), date,
-                                       str(spec.model) if spec.model else None)
+    detections, violations = diff_task(paths, rasters, str(spec.registry), date, model,
+                                       spec.diff)
     timings["diff_s"] = round(time.perf_counter() - t, 2)
     summary, update = sv.record_survey(spec, sid, date, report, rasters, detections,
                                        violations, cov, timings)

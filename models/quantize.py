@@ -41,9 +41,13 @@ def calibration_from_data_yaml(data_yaml: Path | str, n: int = 128) -> list[Path
     if not root.is_absolute():
         root = p.parent / root
     train = spec.get("train")
-    if not isinstance(train, str):
+    folders = [train] if isinstance(train, str) else train
+    if not isinstance(folders, list) or not folders:
         raise ValueError(f"{p}: no 'train' image folder to calibrate the int8 model on")
-    return calibration_images(root / train, n)
+    # several training folders (synthetic and real tiles): the same share from each, so the
+    # activation ranges cover every kind of imagery the model will see
+    per = -(-n // len(folders))
+    return [f for d in folders for f in calibration_images(root / str(d), per)][:n]
 
 
 def _tensor(path: Path, imgsz: int) -> np.ndarray:

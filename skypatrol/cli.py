@@ -357,10 +357,10 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
     """Train the detection model (synthetic worlds, plus real tiles with --real) and package it."""
 
     def body() -> None:
-        from models.dataset import CLASSES, DatasetConfig, build_dataset
-        from models.export import package_model
-        from models.train import TrainConfig, config_dict
-        from models.train import train as run_training
+        from models.dataset import DatasetConfig
+        from models.real import DEFAULT_HOLD_OUT, RealDatasetConfig
+        from models.recipe import TrainingJob, train_and_package
+        from models.train import TrainConfig
 
         try:
             tcfg = TrainConfig(model=model_yaml, epochs=epochs, imgsz=imgsz, batch=batch,
@@ -368,38 +368,19 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
             if lr0 is not None:  # a fine-tune: a lower rate and a short warm-up
                 tcfg = dataclasses.replace(tcfg, lr0=lr0, warmup_epochs=1.0)
             holds = tuple(_hold_out(h) for h in hold_out)
-        except ValueError as exc:
-            raise InputError(str(exc)) from exc
-        training: dict[str, object] = {"train": config_dict(tcfg)}
-        if data is None:
             dcfg = DatasetConfig(seeds=tuple(range(world_seed, world_seed + worlds)),
                                  size_m=world_size_m, imgsz=imgsz, tiles_per_epoch=tiles)
-            data_yaml = out / "dataset" / "data.yaml"
-            if not data_yaml.exists():
-                bar = _Bar()
-                build_dataset(out / "dataset", dcfg, val_seeds=(1900, 1901),
-                              progress=lambda d, t: bar("dataset", d, t))
-                bar.close()
-            gsd = dcfg.gsd_cm
-            training["dataset"] = {"synthetic": True, "seeds": list(dcfg.seeds),
-                                   "val_seeds": [1900, 1901], "world_size_m": world_size_m,
-                                   "tiles_per_epoch": tiles}
-            if real:
-                from models.real import DEFAULT_HOLD_OUT, RealDatasetConfig, real_training_set
-
-                rcfg = RealDatasetConfig(gsd_cm=dcfg.gsd_cm, imgsz=imgsz,
-                                         hold_out=holds or DEFAULT_HOLD_OUT, repeat=real_repeat)
-                data_yaml, training["real"] = real_training_set(
-                    real, out, rcfg, synthetic=out / "dataset", names=CLASSES)
-        else:
-            data_yaml, gsd = data, data_gsd_cm
-            training["dataset"] = {"synthetic": False, "data": str(data)}
-        best = run_training(data_yaml, out / "run", tcfg, resume=resume)
-        from models.quantize import calibration_from_data_yaml
-
-        card = package_model(best, out / "model", classes=CLASSES, gsd_cm=gsd, imgsz=imgsz,
-                             training=training, onnx=not no_onnx,
-                             calibration=() if no_onnx else calibration_from_data_yaml(data_yaml))
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+        job = TrainingJob(out=out, train=tcfg, synthetic=dcfg, data=data,
+                          data_gsd_cm=data_gsd_cm, real=real,
+                          real_config=RealDatasetConfig(gsd_cm=dcfg.gsd_cm, imgsz=imgsz,
+                                                        hold_out=holds or DEFAULT_HOLD_OUT,
+                                                        repeat=real_repeat),
+                          onnx=not no_onnx, resume=resume)
+        bar = _Bar()
+        card = train_and_package(job, progress=lambda d, t: bar("dataset", d, t))
+        bar.close()
         click.echo(f"model card: {card}")
 
     _run(body)

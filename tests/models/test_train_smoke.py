@@ -70,3 +70,27 @@ def test_train_one_tiny_epoch_exports_and_cards(tmp_path):
         assert list(inp.shape) == [1, 3, 64, 64]
         outputs = sess.run(None, {inp.name: np.zeros((1, 3, 64, 64), np.float32)})
         assert len(outputs) == 2  # detections and mask prototypes
+
+
+@pytest.mark.slow
+def test_train_with_real_tiles_records_their_provenance(tmp_path):
+    import json
+
+    from tests.models.test_real import town
+
+    real = tmp_path / "real"
+    real.mkdir()
+    town(real, 39.2, -6.14, n=4)
+    town(real, 85.52, 27.63, n=2)  # the default held-out town: never trained on
+    (real / "SOURCE.json").write_text(json.dumps({"name": "test tiles", "licence": "CC0",
+                                                  "repository": "here", "commit": "0"}))
+    out = tmp_path / "train"
+    result = CliRunner().invoke(cli, [
+        "train", "--out", str(out), "--worlds", "1", "--world-size-m", "80", "--tiles", "6",
+        "--epochs", "1", "--imgsz", "64", "--batch", "4", "--real", str(real)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    card = ModelCard.load(out / "model" / "skypatrol-seg.json")
+    real_meta = card.training["real"]
+    assert real_meta["sources"][0]["licence"] == "CC0"
+    assert len(real_meta["held_out_towns"]) == 1 and len(real_meta["towns_trained"]) == 1
+    assert card.default_runtime == "onnx-int8"  # calibrated on both kinds of tiles

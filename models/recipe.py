@@ -1,0 +1,80 @@
+"""The whole training job as one library function: data, training, export, int8, card.
+
+``skypatrol train`` and ``flows.train_flow`` both call :func:`train_and_package`, so a model
+trained either way is packaged the same way (ONNX, its int8 copy, the card's provenance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.dataset import CLASSES, DatasetConfig, build_dataset
+from models.real import RealDatasetConfig, real_training_set
+from models.train import TrainConfig, config_dict, train
+
+#: Synthetic validation worlds (never training seeds).
+VAL_SEEDS = (1900, 1901)
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """What to train on and how.
+
+    Attributes:
+        out: folder for the dataset, the training run and the packaged model.
+        train: the training hyper-parameters.
+        synthetic: the synthetic dataset (ignored when ``data`` is given).
+        data: your own YOLO-seg ``data.yaml`` instead of synthetic worlds.
+        data_gsd_cm: the GSD of ``data``'s tiles.
+        real: folders of real labelled tiles trained on with the synthetic set.
+        real_config: how real tiles become images (held-out towns, weight).
+        onnx: export ONNX and its int8 copy (the default runtime).
+        resume: continue an interrupted run in ``out``.
+
+    """
+
+    out: Path
+    train: TrainConfig
+    synthetic: DatasetConfig = field(default_factory=DatasetConfig)
+    data: Path | None = None
+    data_gsd_cm: float = 10.0
+    real: tuple[Path, ...] = ()
+    real_config: RealDatasetConfig = field(default_factory=RealDatasetConfig)
+    onnx: bool = True
+    resume: bool = False
+
+
+def prepare_data(job: TrainingJob, progress: Callable[[int, int], None] | None = None
+                 ) -> tuple[Path, float, dict[str, Any]]:
+    """The data.yaml to train on, its GSD, and the provenance for the model card."""
+    if job.data is not None:
+        return job.data, job.data_gsd_cm, {"dataset": {"synthetic": False, "data": str(job.data)}}
+    d = job.synthetic
+    data_yaml = job.out / "dataset" / "data.yaml"
+    if not data_yaml.exists():
+        build_dataset(job.out / "dataset", d, val_seeds=VAL_SEEDS, progress=progress)
+    prov: dict[str, Any] = {"dataset": {"synthetic": True, "seeds": list(d.seeds),
+                                        "val_seeds": list(VAL_SEEDS), "world_size_m": d.size_m,
+                                        "tiles_per_epoch": d.tiles_per_epoch}}
+    if job.real:
+        data_yaml, prov["real"] = real_training_set(job.real, job.out, job.real_config,
+                                                    synthetic=job.out / "dataset",
+                                                    names=CLASSES)
+    return data_yaml, d.gsd_cm, prov
+
+
+def train_and_package(job: TrainingJob,
+                      progress: Callable[[int, int], None] | None = None) -> Path:
+    """Build the data, train (or resume), export and card the model; returns the card path."""
+    from models.export import package_model
+    from models.quantize import calibration_from_data_yaml
+
+    data_yaml, gsd, prov = prepare_data(job, progress)
+    best = train(data_yaml, job.out / "run", job.train, resume=job.resume)
+    calibration: Sequence[Path] = calibration_from_data_yaml(data_yaml) if job.onnx else ()
+    return package_model(best, job.out / "model", classes=CLASSES, gsd_cm=gsd,
+                         imgsz=job.train.imgsz, training={"train": config_dict(job.train), **prov},
+                         onnx=job.onnx, calibration=calibration)
