@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import shapely
 from shapely.geometry import MultiPoint
 
 from drone.executor import ExecConfig, execute
@@ -61,12 +60,3 @@ def fly_plan(plan_dir: Path | str, out: Path | str, host: str = "192.168.10.1",
             logs.append(execute(mission, Tello(host), out_dir, config))
     (out_dir / "flight_logs.json").write_text(json.dumps(logs, indent=2))
     return logs
-
-
-def captured_area(out: Path | str, crs: str) -> shapely.Geometry:
-    """Ground covered by a folder of georeferenced captures (union of footprints)."""
-    from geodata.georef import read_tello_pose
-
-    fps = [read_tello_pose(p, crs).footprint() for p in sorted(Path(out).glob("*.jpg"))
-           if p.with_suffix(".json").exists()]
-    return shapely.union_all(fps) if fps else shapely.Polygon()

@@ -56,7 +56,6 @@ class DroneState:
     yaw: float = 0.0
     battery: float = 95.0
     flying: bool = False
-    motors: bool = False
     downvision: bool = False
     stream: bool = False
     t0: float = field(default_factory=time.monotonic)
@@ -148,7 +147,7 @@ class TelloSimulator:
                     "temp?": "60~63C", "speed?": "100.0", "time?": "0s",
                     "sn?": "0TQZSIMULATOR", "sdk?": "20"}.get(op, "error")
         if op == "emergency":
-            s.flying, s.motors, s.h_cm = False, False, 0.0
+            s.flying, s.h_cm = False, 0.0
             self._record("emergency")
             return None
         if op == "port" and len(args) == 2 and all(a.isdigit() for a in args):
@@ -164,14 +163,14 @@ class TelloSimulator:
             if s.battery < 10:
                 return "error No valid imu"
             self._fly(2.0)
-            s.flying, s.motors, s.h_cm = True, True, 80.0
+            s.flying, s.h_cm = True, 80.0
             s.takeoff_t = time.monotonic()
             self._record("takeoff")
             return "ok"
         if op == "land":
             if s.flying:
                 self._fly(s.h_cm / 100 / 0.6)
-            s.flying, s.motors, s.h_cm = False, False, 0.0
+            s.flying, s.h_cm = False, 0.0
             self._record("land")
             return "ok"
         if not s.flying:
