@@ -9,6 +9,7 @@ model) is evaluated, so a new model is reported next to the previous one.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ def run() -> dict[str, Any]:
     cards = [c for c in os.environ.get("SKYPATROL_BENCH_CARDS", "").split(",") if c] or [None]
     out: dict[str, Any] = {
         "benchmark": "real",
+        "date": dt.date.today().isoformat(),
         "held_out_towns": [h.name for h in DEFAULT_HOLD_OUT],
         "note": "towns held out of training and validation, fixed before training; "
                 "OpenStreetMap misses some roofs, so precision is a lower bound",

@@ -153,9 +153,37 @@ def _survey_pooled(worlds: list[dict[str, Any]]) -> str:
     return "; ".join(out)
 
 
+def real_section() -> str:
+    """Held-out real town and negative scenes, each model measured (``make bench`` real)."""
+    res = _load("real")
+    if not res:
+        return "Not measured yet: `python -m benchmarks real` (see docs/real-data.md)."
+    lines = ["| model | held-out town, GSD | buildings | recall | precision | mean IoU "
+             "(matched) | false billboards | negative scenes: findings/ha |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, m in res["models"].items():
+        label = "shipped before" if name == "shipped" else Path(name).parent.name or name
+        neg = m.get("negatives")
+        negs = (f"{neg['findings_per_ha']} ({neg['findings']} in {neg['area_ha']} ha)"
+                if isinstance(neg, dict) else "-")
+        towns = m.get("towns") if isinstance(m.get("towns"), dict) else {}
+        for town, t in towns.items():
+            for gsd, v in t["per_gsd"].items():
+                lines.append(
+                    f"| {label} | {town}, {gsd} | {v['buildings']} | {v['recall']} | "
+                    f"{v['precision']} | {v['mean_iou_matched']} | "
+                    f"{v['billboard_detections']} | {negs} |")
+    mach = res.get("machine", {})
+    when = res.get("date", "see benchmarks/results/real.json")
+    lines += ["", f"{res.get('note', '')}. Goal: {res.get('goal', '')}. Measured on "
+              f"{mach.get('cores', '?')} cores, {when}."]
+    return "\n".join(lines)
+
+
 def main() -> None:
-    """Replace the marked sections of docs/model.md and docs/benchmarks.md."""
-    for doc, key, body in (("model.md", "model", model_section()),
+    """Replace the marked sections of README.md, docs/model.md and docs/benchmarks.md."""
+    for doc, key, body in (("../README.md", "real", real_section()),
+                           ("model.md", "model", model_section()),
                            ("benchmarks.md", "bench", bench_section())):
         path = ROOT / "docs" / doc
         text = path.read_text()
