@@ -75,6 +75,41 @@ def train_and_package(job: TrainingJob,
     data_yaml, gsd, prov = prepare_data(job, progress)
     best = train(data_yaml, job.out / "run", job.train, resume=job.resume)
     calibration: Sequence[Path] = calibration_from_data_yaml(data_yaml) if job.onnx else ()
-    return package_model(best, job.out / "model", classes=CLASSES, gsd_cm=gsd,
+    card = package_model(best, job.out / "model", classes=CLASSES, gsd_cm=gsd,
                          imgsz=job.train.imgsz, training={"train": config_dict(job.train), **prov},
                          onnx=job.onnx, calibration=calibration)
+    return set_score_thresholds(card, best, _val_dirs(data_yaml), job.train.imgsz)
+
+
+def _val_dirs(data_yaml: Path) -> list[Path]:
+    import yaml
+
+    spec = yaml.safe_load(data_yaml.read_text()) or {}
+    val = spec.get("val") or []
+    root = Path(spec.get("path") or data_yaml.parent)
+    return [root / str(v) for v in ([val] if isinstance(val, str) else val)]
+
+
+def set_score_thresholds(card_path: Path, weights: Path, val_dirs: Sequence[Path],
+                         imgsz: int) -> Path:
+    """Set the card's building threshold where its F1 on the validation images peaks.
+
+    Billboards keep the shipped model's low threshold (0.3) and their board-shape test. The
+    F1 table is kept in the card (``training.score_calibration``).
+    """
+    import json
+
+    from models.calibrate import best_threshold
+    from models.card import ModelCard
+
+    images = [d for d in val_dirs if any(Path(d).glob("*.jpg"))]
+    if not images:
+        return card_path
+    t, info = best_threshold(weights, images, CLASSES.index("building"), imgsz)
+    data = json.loads(card_path.read_text())
+    data["class_score_thresholds"] = {**data.get("class_score_thresholds", {}),
+                                      "billboard": 0.3, "building": t}
+    data["training"]["score_calibration"] = {"class": "building", "threshold": t,
+                                             "val_dirs": [str(d) for d in images], **info}
+    data["classes"] = tuple(data["classes"])
+    return ModelCard(**data).save(card_path)

@@ -94,3 +94,7 @@ def test_train_with_real_tiles_records_their_provenance(tmp_path):
     assert real_meta["sources"][0]["licence"] == "CC0"
     assert len(real_meta["held_out_towns"]) == 1 and len(real_meta["towns_trained"]) == 1
     assert card.default_runtime == "onnx-int8"  # calibrated on both kinds of tiles
+    cal = card.training["score_calibration"]  # the building threshold set on validation
+    assert card.class_score_thresholds["building"] == cal["threshold"]
+    assert card.class_score_thresholds["billboard"] == 0.3
+    assert cal["images"] > 0 and len(cal["by_threshold"]) == 12
