@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import time
@@ -18,6 +19,7 @@ from prefect.states import Failed
 from geodata.errors import SkypatrolError
 from models.runtime import Detector
 from pipeline import survey as sv
+from pipeline.checks_config import load_checks
 from pipeline.ingest import IngestConfig, Ingested, IngestReport, check_skip_policy
 
 
@@ -78,6 +80,7 @@ def detect_flow(
     max_skip_ratio: float = 0.5,
     flight_height_m: float | None = None,
     dem: str | None = None,
+    checks: str | None = None,
 ) -> dict[str, Any]:
     """Process one survey: imagery -> detections -> registry diff -> cases -> task lists.
 
@@ -91,7 +94,9 @@ def detect_flow(
     )
     report_to: list[IngestReport] = []
     try:
-        policy = sv.ingest_config(max_skip_ratio, flight_height_m, dem)
+        diff, policy = load_checks(checks, sv.ingest_config(max_skip_ratio, flight_height_m,
+                                                             dem))
+        spec = dataclasses.replace(spec, diff=diff, ingest=policy)
         return _survey(spec, policy, report_to)
     except SkypatrolError as exc:
         sv.failed_summary(spec, str(exc), report_to[0] if report_to else None)

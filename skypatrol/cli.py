@@ -209,16 +209,20 @@ def _parse_date(value: str | None) -> dt.date | None:
 @click.option("--dem", "dem", type=click.Path(path_type=Path),
               help="Ground model GeoTIFF (heights above the datum of the photos' EXIF GPS "
                    "altitude) to place photos without DJI's relative altitude.")
+@click.option("--config", "checks", type=click.Path(path_type=Path),
+              help="CHECKS.toml: tolerances of the registry diff ([diff]), the image-quality "
+                   "gate ([quality]) and ingest ([ingest]); see docs/diff-rules.md.")
 def detect(imagery: tuple[str, ...], registry: Path, out: Path, cases: Path | None,
            survey_id: str | None, date_s: str | None, model: Path | None, lang: str,
-           max_skip_ratio: float, flight_height: float | None, dem: Path | None) -> None:
+           max_skip_ratio: float, flight_height: float | None, dem: Path | None,
+           checks: Path | None) -> None:
     """Process a survey: GeoTIFF orthophotos, DJI photos, Tello captures or folders of them."""
 
     def body() -> None:
         if flight_height is not None and dem is not None:
             raise InputError("give --flight-height or --dem, not both")
         summary = _detect(list(imagery), registry, out, cases, survey_id, _parse_date(date_s),
-                          model, lang, max_skip_ratio, flight_height, dem)
+                          model, lang, max_skip_ratio, flight_height, dem, checks)
         tot = summary["totals"]
         click.echo(f"survey {summary['survey_id']} ({summary['survey_date']}): "
                    f"{tot['total_count']} tasks, {tot['total_area_m2']:.0f} m²; "
@@ -236,21 +240,23 @@ def detect(imagery: tuple[str, ...], registry: Path, out: Path, cases: Path | No
 def _detect(imagery: list[str], registry: Path, out: Path, cases: Path | None,
             survey_id: str | None, date: dt.date | None, model: Path | None, lang: str,
             max_skip_ratio: float = 0.5, flight_height: float | None = None,
-            dem: Path | None = None) -> dict[str, Any]:
+            dem: Path | None = None, checks: Path | None = None) -> dict[str, Any]:
     from flows.detect import detect_flow
     from geodata.registry import read_registry
+    from pipeline.checks_config import load_checks
     from pipeline.survey import check_model_path, ingest_config
     from skypatrol.prefect_home import prepare_prefect_home
 
     read_registry(registry)  # refuse a bad registry before starting the engine
-    ingest_config(max_skip_ratio, flight_height, dem)  # and bad options
+    load_checks(checks, ingest_config(max_skip_ratio, flight_height, dem))  # and bad options
     check_model_path(model)
     prepare_prefect_home()
     result: dict[str, Any] = detect_flow(
         inputs=imagery, registry=str(registry), out=str(out),
         cases=str(cases) if cases else None, survey_id=survey_id, survey_date=date,
         model=str(model) if model else None, lang=lang, max_skip_ratio=max_skip_ratio,
-        flight_height_m=flight_height, dem=str(dem) if dem else None)
+        flight_height_m=flight_height, dem=str(dem) if dem else None,
+        checks=str(checks) if checks else None)
     return result
 
 

@@ -168,3 +168,16 @@ def test_the_flow_and_the_library_give_identical_tasks(prefect_harness, tiny_wor
     lib = (tmp_path / "lib" / "out" / "tasks.geojson").read_bytes()
     flow = (tmp_path / "flow" / "out" / "tasks.geojson").read_bytes()
     assert len(lib) > 100 and lib == flow
+
+
+def test_the_flow_uses_the_surveys_checks(prefect_harness, tiny_world, tmp_path):
+    """A CHECKS.toml reaches the flow's diff (it used to run DiffConfig() whatever was set)."""
+    checks = tmp_path / "checks.toml"
+    checks.write_text("[diff]\nmin_violation_m2 = 100000\n")  # nothing is that large here
+    summary = detect_flow(inputs=[str(tiny_world / "epoch1" / "ortho.tif")],
+                          registry=str(tiny_world / "registry.gpkg"), out=str(tmp_path / "o"),
+                          cases=str(tmp_path / "cases.gpkg"), survey_id="S1",
+                          survey_date=dates(tiny_world)[0], checks=str(checks))
+    per = summary["totals"]["per_category"]
+    assert per.get("illegal_construction", {"count": 0})["count"] == 0
+    assert per.get("illegal_billboard", {"count": 0})["count"] == 0
