@@ -3,8 +3,8 @@
 The data stays outside the repository (docs/real-data.md says how to bring it in):
 ``SKYPATROL_REAL_DATA`` (default ``data/real``) holds labelled tiles with a SOURCE.json,
 ``SKYPATROL_NEGATIVES`` (default ``data/negatives``) folders of GeoTIFFs with no structures.
-Each model card named in ``SKYPATROL_BENCH_CARDS`` (comma separated; default the shipped
-model) is evaluated, so a new model is reported next to the previous one.
+Each model card named in ``SKYPATROL_BENCH_CARDS`` (comma-separated ``LABEL=CARD`` entries;
+default the shipped model) is evaluated, so a new model is reported next to the previous one.
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ def run() -> dict[str, Any]:
 
     real = Path(os.environ.get("SKYPATROL_REAL_DATA", "data/real"))
     negatives = Path(os.environ.get("SKYPATROL_NEGATIVES", "data/negatives"))
-    cards = [c for c in os.environ.get("SKYPATROL_BENCH_CARDS", "").split(",") if c] or [None]
+    # "LABEL=CARD" entries, comma-separated (a bare CARD is labelled by its path)
+    entries = [c for c in os.environ.get("SKYPATROL_BENCH_CARDS", "").split(",") if c]
+    cards: list[tuple[str, str | None]] = [
+        (e.partition("=")[0], e.partition("=")[2]) if "=" in e else (e, e) for e in entries
+    ] or [("shipped", None)]
     out: dict[str, Any] = {
         "benchmark": "real",
         "date": dt.date.today().isoformat(),
@@ -35,9 +39,8 @@ def run() -> dict[str, Any]:
         "models": {},
         "machine": machine(),
     }
-    for card in cards:
-        name = card or "shipped"
-        res: dict[str, Any] = {}
+    for name, card in cards:
+        res: dict[str, Any] = {"card": card or "models/weights/skypatrol-seg.json"}
         if real.is_dir():
             res["towns"] = evaluate_towns([real], DEFAULT_HOLD_OUT, card)["towns"]
         else:

@@ -162,7 +162,7 @@ def real_section() -> str:
              "(matched) | false billboards | negative scenes: findings/ha |",
              "|---|---|---|---|---|---|---|---|"]
     for name, m in res["models"].items():
-        label = "shipped before" if name == "shipped" else Path(name).parent.name or name
+        label = name
         neg = m.get("negatives")
         negs = (f"{neg['findings_per_ha']} ({neg['findings']} in {neg['area_ha']} ha)"
                 if isinstance(neg, dict) else "-")
