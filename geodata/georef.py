@@ -119,7 +119,7 @@ class Placement:
             if not (0 <= r < ds.height and 0 <= c < ds.width):
                 raise NoPoseError(f"{source}: the photo lies outside the DEM {self.dem}")
             ground = float(next(ds.sample([(x, y)]))[0])
-            if ds.nodata is not None and ground == ds.nodata:
+            if math.isnan(ground) or (ds.nodata is not None and ground == ds.nodata):
                 raise NoPoseError(f"{source}: the DEM {self.dem} has no height there")
         h = gps_alt_m - ground
         if h <= 1.0:
@@ -187,7 +187,8 @@ def read_dji_pose(path: Path | str, crs: Any, raw: bytes | None = None,
     if "RelativeAltitude" in xmp:
         height_m = float(xmp["RelativeAltitude"])
     else:
-        gps_alt = _ratio(gps[6]) * (-1 if gps.get(5) == 1 else 1) if 6 in gps else None
+        below = gps.get(5) in (1, b"\x01")  # GPSAltitudeRef: 1 is below sea level
+        gps_alt = _ratio(gps[6]) * (-1 if below else 1) if 6 in gps else None
         found = (placement or Placement()).height_above_ground(lon, lat, gps_alt, p)
         if found is None:
             raise NoHeightError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -293,7 +294,12 @@ def build_real_dataset(roots: Sequence[Path | str], out: Path | str,
         img, valid, merc_px = rendered
         first = next(iter(blk.tiles.values()))
         cos = math.cos(math.radians(first.lonlat[1]))
-        outlines = [p for t in blk.tiles.values() for p in read_outlines(t.labels)]
+        # outlines only where there is imagery: a roof reaching into a missing tile would be
+        # labelled over the grey padding
+        imaged = shapely.union_all([box(*mercantile.xy_bounds(t.x, t.y, t.z))
+                                    for t in blk.tiles.values()])
+        outlines = [q for t in blk.tiles.values() for p in read_outlines(t.labels)
+                    for q in _polygons(p.intersection(imaged))]
         west, _, _, north = blk.bounds_3857
         split = "val" if n_blk % config.val_every == config.val_every - 1 else "train"
         size = img.shape[0]
@@ -327,6 +333,7 @@ def build_real_dataset(roots: Sequence[Path | str], out: Path | str,
         stats["towns"][town] = {"images": per_town[town], "lon": round(lon, 3),
                                 "lat": round(lat, 3)}
     stats["config"] = asdict(config)
+    stats["roots"] = [str(Path(r).resolve()) for r in roots]
     (root / "real.json").write_text(json.dumps(stats, indent=2))
     return stats
 
@@ -402,8 +409,14 @@ def real_training_set(roots: Sequence[Path], out: Path, config: RealDatasetConfi
     sources = [read_source(r) for r in roots]
     real_dir = out / "real"
     meta = real_dir / "real.json"
-    stats = (json.loads(meta.read_text()) if meta.exists()
-             else build_real_dataset(roots, real_dir, config))
+    wanted = json.loads(json.dumps(asdict(config)))
+    stats = json.loads(meta.read_text()) if meta.exists() else None
+    if stats is None or stats.get("config") != wanted or \
+            stats.get("roots") != [str(Path(r).resolve()) for r in roots]:
+        # another hold-out or weight than the set on disk was built with: build it anew,
+        # so a held-out town can never stay in the training images
+        shutil.rmtree(real_dir, ignore_errors=True)
+        stats = build_real_dataset(roots, real_dir, config)
     yaml = combined_data_yaml(out / "combined", [synthetic, real_dir], names)
     return yaml, {"sources": sources, "towns_trained": stats["towns"],
                   "held_out": [asdict(h) for h in config.hold_out],

@@ -6,8 +6,10 @@ trained either way is packaged the same way (ONNX, its int8 copy, the card's pro
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,10 @@ def prepare_data(job: TrainingJob, progress: Callable[[int, int], None] | None =
         return job.data, job.data_gsd_cm, {"dataset": {"synthetic": False, "data": str(job.data)}}
     d = job.synthetic
     data_yaml = job.out / "dataset" / "data.yaml"
-    if not data_yaml.exists():
+    meta = job.out / "dataset" / "dataset.json"
+    built = json.loads(meta.read_text()).get("config") if meta.exists() else None
+    if not data_yaml.exists() or built != json.loads(json.dumps(asdict(d))):
+        shutil.rmtree(job.out / "dataset", ignore_errors=True)  # other worlds: anew
         build_dataset(job.out / "dataset", d, val_seeds=VAL_SEEDS, progress=progress)
     prov: dict[str, Any] = {"dataset": {"synthetic": True, "seeds": list(d.seeds),
                                         "val_seeds": list(VAL_SEEDS), "world_size_m": d.size_m,

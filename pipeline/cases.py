@@ -42,8 +42,11 @@ log = logging.getLogger(__name__)
 
 #: The layers a case register holds; a GeoPackage with any other layer is not a register.
 REGISTER_LAYERS = frozenset({"observations", "surveys", "cases", "squad_results"})
-#: How long a survey waits for another one's hold on the register, seconds.
-LOCK_WAIT_S = 600.0
+#: Tables GIS programs add to a GeoPackage they open (QGIS saves layer styles there).
+AUXILIARY_TABLES = frozenset({"layer_styles"})
+#: How long a survey waits for other surveys' holds on the register, seconds (each holds it
+#: while it matches its cases and writes its outputs: seconds to a few minutes).
+LOCK_WAIT_S = 3600.0
 CATEGORY_WEIGHT = {"green_encroachment": 3.0, "illegal_construction": 2.5,
                    "illegal_billboard": 1.5}
 
@@ -109,7 +112,7 @@ def check_register(path: Path | str) -> None:
         layers = {n for n, _ in pyogrio.list_layers(p)}
     except Exception as exc:  # pyogrio raises DataSourceError and plain errors alike
         raise InputError(f"{p}: not a readable GeoPackage case register ({exc})") from exc
-    foreign = sorted(layers - REGISTER_LAYERS)
+    foreign = sorted(layers - REGISTER_LAYERS - AUXILIARY_TABLES)
     if foreign:
         raise InputError(
             f"{p}: holds layers that are not a case register's ({', '.join(foreign)}); "
@@ -247,6 +250,20 @@ def derive_cases(obs: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, crs: CRS,
     return gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=crs)
 
 
+def _gone_between(geom: BaseGeometry, start: str, end: str, surveys: gpd.GeoDataFrame,
+                  cfg: MatchConfig) -> bool:
+    """Whether a survey dated after ``start`` and before ``end`` imaged the site.
+
+    The case is first seen at ``end``: such a survey saw nothing there.
+    """
+    if end <= start or not len(surveys):
+        return False
+    between = surveys[(surveys.survey_date > start) & (surveys.survey_date < end)]
+    return any(cov is not None and not cov.is_empty
+               and geom.intersection(cov).area >= cfg.coverage_share * geom.area
+               for cov in between.geometry)
+
+
 def _write_atomic(path: Path, layers: dict[str, Any]) -> None:
     """Write all layers to a temporary file, then replace the register with it.
 
@@ -342,6 +359,10 @@ def _update_register(p: Path, survey_id: str, survey_date: dt.date, coverage: Ba
     # order (a backfill, or concurrent runs), and a site seen later is still this site.
     open_before = before[(before.status == "open") | (before.resolved_on > date_s)] \
         if len(before) else before
+    if len(open_before):  # ...but not one a survey between them saw gone (a rebuilt site)
+        keep = [not _gone_between(c.geometry, date_s, c.first_seen, surveys, cfg)
+                for c in open_before.itertuples()]
+        open_before = open_before[keep]
 
     pairs = []
     for i, v in enumerate(violations.itertuples()):
@@ -444,16 +465,21 @@ def _record_results(p: Path, reg: dict[str, Any], rows: Sequence[Any], crs: Any,
                     cfg: MatchConfig) -> int:
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     old = reg["squad_results"]
-    seen = {(str(a), str(b), str(c), str(d)) for a, b, c, d in
-            zip(old.get("task_id", []), old.get("result", []), old.get("result_date", []),
-                old.get("note", []))}
+    latest: dict[str, tuple[str, str, str]] = {}  # task -> its latest (result, date, note)
+    if len(old):
+        for r in old.sort_values(["result_date", "imported_at"]).itertuples():
+            latest[str(r.task_id)] = (str(r.result), str(r.result_date), str(r.note))
     new = []
     for r in rows:
-        key = (r.task_id, r.result, r.result_date or now[:10], r.note)
-        if key in seen:  # the same sheet imported twice records nothing the second time
+        last = latest.get(r.task_id)
+        # the same sheet imported again records nothing; a changed verdict is recorded (an
+        # undated row is the same as the latest when its result and note are)
+        if last is not None and (r.result, r.note) == (last[0], last[2]) and \
+                (r.result_date is None or r.result_date == last[1]):
             continue
-        seen.add(key)
-        new.append({"task_id": r.task_id, "result": r.result, "result_date": key[2],
+        date = r.result_date or now[:10]
+        latest[r.task_id] = (r.result, date, r.note)
+        new.append({"task_id": r.task_id, "result": r.result, "result_date": date,
                     "note": r.note, "imported_at": now, "source": r.source})
     if not new:
         return 0

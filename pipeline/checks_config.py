@@ -43,8 +43,9 @@ def _section(path: Path, name: str, cls: Any, values: Any) -> Any:
             raise InputError(f"{path}: [{name}] has no setting '{key}' (known: "
                              f"{', '.join(sorted(fields))})")
         default = getattr(defaults, key)
-        if isinstance(default, bool) != isinstance(value, bool) or \
-                not isinstance(value, int | float):
+        wrong_kind = isinstance(default, bool) != isinstance(value, bool) or (
+            isinstance(default, int) and not isinstance(value, int))
+        if wrong_kind or not isinstance(value, int | float):
             raise InputError(f"{path}: [{name}] {key} = {value!r}: expected a number like "
                              f"{default!r}")
     try:

@@ -39,10 +39,11 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg"}
 SIDECAR_SUFFIXES = {".json"}
 #: Files that travel with imagery and are not imagery: GDAL's side files (.aux.xml, .ovr,
 #: .msk, world files), DJI's RTK and flight records (.MRK, .obs, .nav, .bin, .SRT, .LRF),
-#: and checksums. Folders are full of them; they are passed over, never "unusable inputs".
+#: RAW photos and videos (.DNG, .MP4, .MOV), logs as CSV, and checksums. Folders are full
+#: of them; they are passed over, never "unusable inputs".
 SIDE_FILE_SUFFIXES = {".xml", ".ovr", ".msk", ".tfw", ".tifw", ".jgw", ".wld", ".prj",
                       ".mrk", ".obs", ".nav", ".bin", ".srt", ".lrf", ".md5",
-                      ".sha256"}
+                      ".sha256", ".dng", ".mp4", ".mov", ".csv"}
 
 
 class Reason(StrEnum):
@@ -204,6 +205,11 @@ def _inspect_raster(source: str, sha: str, crs: Any, quality: QualityConfig) -> 
             if short:
                 return _skip(source, sha, "orthophoto", Reason.CORRUPT_RASTER,
                              f"{source}: raster is truncated ({short})")
+            if ds.count < 3 or ds.dtypes[0] != "uint8":
+                return _skip(source, sha, "orthophoto", Reason.NOT_AN_IMAGE,
+                             f"{source}: {ds.count} band(s) of {ds.dtypes[0]}; an orthophoto "
+                             "must be 8-bit RGB (e.g. gdal_translate -ot Byte -scale -b 1 -b 2 "
+                             "-b 3)")
             # a geographic orthophoto (OpenAerialMap serves EPSG:4326) is measured as it
             # will be processed: warped on the fly into the analysis CRS
             view = ds if ds.crs.is_projected else WarpedVRT(ds, crs=crs)

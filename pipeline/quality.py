@@ -40,13 +40,20 @@ class QualityConfig:
     max_dark_or_blown: float = 0.9
     min_sharpness: float = 3.0
 
+    def __post_init__(self) -> None:
+        if not (self.model_gsd_m > 0 and 64 <= self.window_px <= 4096
+                and 1 <= self.max_windows <= 256 and 0 < self.max_dark_or_blown <= 1
+                and self.min_sharpness >= 0):
+            raise ValueError("quality: model_gsd_m > 0, window_px 64-4096, max_windows "
+                             "1-256, max_dark_or_blown in (0, 1], min_sharpness >= 0")
+
 
 @dataclass(frozen=True)
 class Quality:
     """What the gate measured on one raster."""
 
     dark_or_blown: float
-    sharpness: float
+    sharpness: float | None  # None: too little valid imagery in any window to measure
     valid_share: float
 
     def problem(self, cfg: QualityConfig) -> str | None:
@@ -56,7 +63,7 @@ class Quality:
         if self.dark_or_blown > cfg.max_dark_or_blown:
             return (f"{self.dark_or_blown:.0%} of its pixels are black or blown out "
                     "(under- or over-exposed, or blank)")
-        if self.sharpness < cfg.min_sharpness:
+        if self.sharpness is not None and self.sharpness < cfg.min_sharpness:
             return (f"too blurred for the model: sharpness {self.sharpness:.1f} at "
                     f"{cfg.model_gsd_m * 100:.0f} cm/px, at least {cfg.min_sharpness:g} needed")
         return None
@@ -75,7 +82,7 @@ def measure(ds: rasterio.io.DatasetReader | WarpedVRT, cfg: QualityConfig) -> Qu
         pick = np.linspace(0, len(cells) - 1, cfg.max_windows).round().astype(int)
         cells = [cells[i] for i in pick]
     sharp, dark, valid, total = [], 0, 0, 0
-    bands = [1, 2, 3] if ds.count >= 3 else [1]
+    bands = [1, 2, 3]
     for r, c in cells:
         win = Window(c * step, r * step, min(step, ds.width - c * step),
                      min(step, ds.height - r * step))
@@ -96,6 +103,16 @@ def measure(ds: rasterio.io.DatasetReader | WarpedVRT, cfg: QualityConfig) -> Qu
         inner = cv2.erode(ok.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         if inner.sum() >= 64:
             sharp.append(float(lap[inner].mean()))
-    sharpness = float(np.percentile(sharp, 75)) if sharp else 0.0
+    if not valid and _any_valid(ds):  # the sampled windows missed a narrow strip of imagery
+        return Quality(dark_or_blown=0.0, sharpness=None, valid_share=1e-6)
+    sharpness = float(np.percentile(sharp, 75)) if sharp else None
     return Quality(dark_or_blown=dark / valid if valid else 1.0, sharpness=sharpness,
                    valid_share=valid / total if total else 0.0)
+
+
+def _any_valid(ds: rasterio.io.DatasetReader | WarpedVRT) -> bool:
+    """Whether any pixel is valid, from the mask read small (at most 1024 px a side)."""
+    scale = max(1, int(np.ceil(max(ds.width, ds.height) / 1024)))
+    mask = ds.read_masks(1, out_shape=(max(1, ds.height // scale), max(1, ds.width // scale)),
+                         resampling=Resampling.max)
+    return bool(mask.any())

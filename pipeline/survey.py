@@ -229,7 +229,9 @@ def warped_if_geographic(item: Ingested, workdir: Path, crs: Any) -> str:
             return str(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp.tif")
-        with WarpedVRT(ds, crs=crs, resampling=Resampling.bilinear) as vrt:
+        # outside the warped image is nodata: where the source declares none, 0 is
+        with WarpedVRT(ds, crs=crs, resampling=Resampling.bilinear,
+                       nodata=ds.nodata if ds.nodata is not None else 0) as vrt:
             rio_copy(vrt, tmp, driver="GTiff", tiled=True, compress="deflate",
                      blockxsize=512, blockysize=512)
         os.replace(tmp, out)
@@ -454,10 +456,16 @@ def record_survey(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
         written.append(write_outputs(spec, survey_id, date, report, rasters, detections,
                                      update, cov, timings))
 
-    update = update_register(spec.cases_path, survey_id, date, cov, violations,
-                             n_inputs=len(report.items), cfg=spec.match,
-                             imagery=[str(Path(r).resolve()) for r in rasters],
-                             before_commit=outputs)
+    try:
+        update = update_register(spec.cases_path, survey_id, date, cov, violations,
+                                 n_inputs=len(report.items), cfg=spec.match,
+                                 imagery=[str(Path(r).resolve()) for r in rasters],
+                                 before_commit=outputs)
+    except Exception as exc:
+        # the outputs may be written and the register not: the summary must not say "ok"
+        failed_summary(spec, f"the survey was not recorded in {spec.cases_path}: {exc}",
+                       report, survey_id, date)
+        raise
     clean_workdir(spec.workdir)
     return written[0], update
 

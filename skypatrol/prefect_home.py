@@ -30,10 +30,10 @@ def prepare_prefect_home() -> Path | None:
     db = Path(secret.removeprefix(prefix))
     db.parent.mkdir(parents=True, exist_ok=True)
     done = db.with_name(db.name + ".skypatrol-ready")
-    if done.exists():
+    if done.exists() and db.exists():
         return db
     with FileLock(str(db) + ".skypatrol-lock"):
-        if not done.exists():
+        if not (done.exists() and db.exists()):
             from prefect.server.database import provide_database_interface
 
             asyncio.run(provide_database_interface().create_db())

@@ -43,3 +43,13 @@ def test_the_cli_refuses_a_bad_config_before_any_work(tiny_world, tmp_path):
                                  "--out", str(tmp_path / "o"), "--config", str(p)])
     assert r.exit_code == 2 and "no setting 'min_shadow'" in r.output
     assert "Traceback" not in r.output
+
+
+def test_a_whole_number_setting_refuses_a_fraction(tmp_path):
+    p = tmp_path / "checks.toml"
+    p.write_text("[quality]\nmax_windows = 16.5\n")
+    with pytest.raises(InputError, match="max_windows"):
+        load_checks(p)
+    p.write_text("[quality]\nmax_windows = 0\n")
+    with pytest.raises(InputError, match="max_windows 1-256"):
+        load_checks(p)

@@ -235,3 +235,36 @@ def test_bad_options_are_refused_before_any_work(tiny_world, tmp_path, extra, ne
                                       "--out", str(tmp_path / "out"), *extra])
     assert result.exit_code == 2, result.output
     assert needle in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("count,dtype", [(1, "uint8"), (3, "uint16")])
+def test_an_orthophoto_that_is_not_8bit_rgb_says_so(make_geotiff, count, dtype):
+    data = np.full((count, 64, 64), 90, dtype)
+    path = make_geotiff(64, 64, data=data)
+    (rec,) = ingest([path], CRS, strict=False).records()
+    assert rec["reason"] == "not_an_image" and "8-bit RGB" in rec["detail"]
+
+
+def test_a_narrow_strip_of_imagery_is_not_refused_as_empty(make_geotiff):
+    data = np.zeros((3, 4000, 4000), np.uint8)
+    rng = np.random.default_rng(3)
+    data[:, :, 1990:2010] = rng.integers(40, 220, (3, 4000, 20), dtype=np.uint8)
+    path = make_geotiff(4000, 4000, data=data, nodata=0)
+    (rec,) = ingest([path], CRS, strict=False).records()
+    assert rec["status"] == "ok", rec
+
+
+def test_a_geographic_orthophoto_warps_with_its_outside_as_nodata(tiny_world, tmp_path):
+    src = tiny_world / "epoch1" / "ortho.tif"
+    with rasterio.open(src) as ds:
+        profile = {**ds.profile}
+    profile.pop("nodata", None)
+    plain = tmp_path / "plain.tif"
+    with rasterio.open(src) as ds, rasterio.open(plain, "w", **profile) as out:
+        out.write(ds.read())
+    geo = _to_wgs84(plain, tmp_path / "geo.tif")
+    (item,) = ingest([geo], CRS).ok
+    warped = sv.prepare_raster(item, tmp_path / "work", CRS)
+    with rasterio.open(warped) as w:
+        mask = w.read_masks(1)
+        assert 0 < (mask == 0).mean() < 0.3  # the wedges outside the image are not imaged

@@ -188,3 +188,43 @@ def test_a_register_missing_its_columns_is_refused_before_any_work(tmp_path):
     layers["observations"].to_file(broken, layer="observations")
     with pytest.raises(InputError, match="survey_date"):
         check_register(broken)
+
+
+def test_a_backfill_does_not_join_a_case_across_its_resolution(tmp_path):
+    """March saw a shed, April saw it gone, May saw one rebuilt; March processed last."""
+    reg = tmp_path / "cases.gpkg"
+    cover = box(X, Y, X + 50, Y + 50)
+    site = box(X + 1, Y + 1, X + 5, Y + 5)
+    empty = viol(site).iloc[:0]
+    update_register(reg, "S-apr", dt.date(2026, 4, 1), cover, empty)
+    may = update_register(reg, "S-may", dt.date(2026, 5, 1), cover, viol(site))
+    march = update_register(reg, "S-mar", dt.date(2026, 3, 1), cover, viol(site))
+    assert list(march.tasks.task_id) != list(may.tasks.task_id)
+    cases = read_register(reg, CRS)["cases"].set_index("task_id")
+    assert cases.at[march.tasks.task_id[0], "status"] == "resolved"
+    assert cases.at[march.tasks.task_id[0], "resolved_by"] == "S-apr"
+    assert cases.at[may.tasks.task_id[0], "status"] == "open"
+
+
+def test_a_changed_squad_verdict_is_recorded(tmp_path):
+    reg = tmp_path / "cases.gpkg"
+    u = update_register(reg, "S1", D1, box(X, Y, X + 50, Y + 50),
+                        viol(box(X + 1, Y + 1, X + 5, Y + 5)))
+    tid = u.tasks.task_id.iloc[0]
+    for k, result in enumerate(("disputed", "rectified", "disputed")):
+        sheet = tmp_path / f"back{k}.csv"
+        sheet.write_text(f"task_id,result,result_date\n{tid},{result},2026-03-20\n")
+        assert import_squad_results(reg, sheet) == 1
+    cases = read_register(reg, CRS)["cases"]
+    assert cases.squad_result.iloc[0] == "disputed"
+
+
+def test_a_register_qgis_added_styles_to_is_still_a_register(tmp_path):
+    reg = tmp_path / "cases.gpkg"
+    update_register(reg, "S1", D1, box(X, Y, X + 50, Y + 50),
+                    viol(box(X + 1, Y + 1, X + 5, Y + 5)))
+    import pyogrio
+
+    pyogrio.write_dataframe(pd.DataFrame({"styleName": ["s"], "styleQML": ["<qgis/>"]}), reg,
+                            layer="layer_styles", driver="GPKG")
+    check_register(reg)  # not refused
