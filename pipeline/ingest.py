@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
+import numpy as np
 import rasterio
 from PIL import Image
 from rasterio.enums import Interleaving
@@ -32,7 +33,7 @@ from geodata.georef import (
     read_tello_pose,
     tello_sidecar,
 )
-from pipeline.quality import QualityConfig, measure
+from pipeline.quality import QualityConfig, measure, measure_photo
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".vrt", ".jp2"}
 PHOTO_SUFFIXES = {".jpg", ".jpeg"}
@@ -269,7 +270,8 @@ def _decode_jpeg(data: bytes) -> None:
             img.load()
 
 
-def _inspect_photo(source: str, sha: str, crs: Any, placement: Placement) -> Ingested:
+def _inspect_photo(source: str, sha: str, crs: Any, placement: Placement,
+                   quality: QualityConfig) -> Ingested:
     with fsspec.open(source, "rb") as f:
         data = f.read()
     try:
@@ -289,6 +291,12 @@ def _inspect_photo(source: str, sha: str, crs: Any, placement: Placement) -> Ing
         return _skip(source, sha, kind, reason, str(exc))
     except (InvalidImageryError, ValueError) as exc:
         return _skip(source, sha, kind, Reason.NOT_AN_IMAGE, f"{source}: {exc}")
+    with Image.open(io.BytesIO(data)) as img:
+        problem = measure_photo(np.asarray(img.convert("RGB")), frame.gsd_cm / 100.0,
+                                quality).problem(quality)
+    if problem:
+        return _skip(source, sha, kind, Reason.UNUSABLE_IMAGERY,
+                     f"{source}: photo {problem}; it is not used, and resolves no case")
     rec = InputRecord(source, sha, kind, "ok", gsd_cm=frame.gsd_cm,
                       footprint=_footprint_json(fp, crs))
     return Ingested(rec, frame, fp)
@@ -309,7 +317,8 @@ def inspect(source: str, crs: Any, config: IngestConfig | None = None) -> Ingest
         if head[:3] != b"\xff\xd8\xff":
             return _skip(source, sha, "unknown", Reason.NOT_AN_IMAGE,
                          f"{source}: named like a JPEG but is not one")
-        return _inspect_photo(source, sha, crs, (config or IngestConfig()).placement)
+        cfg = config or IngestConfig()
+        return _inspect_photo(source, sha, crs, cfg.placement, cfg.quality)
     is_tiff = head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
     if suffix in (".tif", ".tiff") and not is_tiff:
         return _skip(source, sha, "unknown", Reason.NOT_AN_IMAGE,

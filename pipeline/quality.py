@@ -93,21 +93,53 @@ def measure(ds: rasterio.io.DatasetReader | WarpedVRT, cfg: QualityConfig) -> Qu
         ok = ds.read_masks(1, window=win, out_shape=(h, w),
                            resampling=Resampling.nearest) > 0
         total += ok.size
-        if not ok.any():
-            continue
-        valid += int(ok.sum())
-        px = img.reshape(len(bands), -1)[:, ok.ravel()]
-        dark += int(((px < 12).all(axis=0) | (px > 243).all(axis=0)).sum())
-        grey = img.mean(axis=0).astype(np.float32)
-        lap = np.abs(cv2.Laplacian(grey, cv2.CV_32F, ksize=1))
-        inner = cv2.erode(ok.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        if inner.sum() >= 64:
-            sharp.append(float(lap[inner].mean()))
+        n_valid, n_dark, s = _window_stats(img, ok)
+        valid, dark = valid + n_valid, dark + n_dark
+        if s is not None:
+            sharp.append(s)
     if not valid and _any_valid(ds):  # the sampled windows missed a narrow strip of imagery
         return Quality(dark_or_blown=0.0, sharpness=None, valid_share=1e-6)
     sharpness = float(np.percentile(sharp, 75)) if sharp else None
     return Quality(dark_or_blown=dark / valid if valid else 1.0, sharpness=sharpness,
                    valid_share=valid / total if total else 0.0)
+
+
+def _window_stats(img: np.ndarray, ok: np.ndarray) -> tuple[int, int, float | None]:
+    """Valid pixels, black-or-blown pixels and sharpness of one CHW window at its GSD."""
+    if not ok.any():
+        return 0, 0, None
+    px = img.reshape(img.shape[0], -1)[:, ok.ravel()]
+    dark = int(((px < 12).all(axis=0) | (px > 243).all(axis=0)).sum())
+    grey = img.mean(axis=0).astype(np.float32)
+    lap = np.abs(cv2.Laplacian(grey, cv2.CV_32F, ksize=1))
+    inner = cv2.erode(ok.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    sharp = float(lap[inner].mean()) if inner.sum() >= 64 else None
+    return int(ok.sum()), dark, sharp
+
+
+def measure_photo(rgb: np.ndarray, gsd_m: float, cfg: QualityConfig) -> Quality:
+    """Exposure and sharpness of a whole drone photo (HWC RGB) at the model's GSD.
+
+    Measured as an orthophoto is, in windows of ``window_px`` after resampling the photo to
+    the model's GSD (or keeping its own where coarser).
+    """
+    at_m = max(cfg.model_gsd_m, gsd_m)
+    k = gsd_m / at_m
+    small = cv2.resize(rgb, (max(8, round(rgb.shape[1] * k)), max(8, round(rgb.shape[0] * k))),
+                       interpolation=cv2.INTER_AREA)
+    img = np.moveaxis(small, 2, 0)
+    ok = np.ones(small.shape[:2], bool)
+    sharp, dark, valid = [], 0, 0
+    n = cfg.window_px
+    for r0 in range(0, small.shape[0], n):
+        for c0 in range(0, small.shape[1], n):
+            v, d, s = _window_stats(img[:, r0:r0 + n, c0:c0 + n], ok[r0:r0 + n, c0:c0 + n])
+            valid, dark = valid + v, dark + d
+            if s is not None:
+                sharp.append(s)
+    return Quality(dark_or_blown=dark / valid if valid else 1.0,
+                   sharpness=float(np.percentile(sharp, 75)) if sharp else None,
+                   valid_share=1.0 if valid else 0.0)
 
 
 def _any_valid(ds: rasterio.io.DatasetReader | WarpedVRT) -> bool:

@@ -268,3 +268,27 @@ def test_a_geographic_orthophoto_warps_with_its_outside_as_nodata(tiny_world, tm
     with rasterio.open(warped) as w:
         mask = w.read_masks(1)
         assert 0 < (mask == 0).mean() < 0.3  # the wedges outside the image are not imaged
+
+
+def test_a_black_or_blurred_drone_photo_is_refused_by_the_gate(tmp_path):
+    from pyproj import Transformer
+
+    from geodata.camera import PHANTOM4PRO, Pose
+    from geodata.synthetic import WorldConfig, build_scene
+    from geodata.synthetic.frames import render_frame, write_dji_jpeg
+    from geodata.synthetic.render import Renderer, random_style
+
+    scene = build_scene(WorldConfig(size_m=140.0, seed=7, epochs=1))
+    x0, y0, x1, y1 = scene.bounds
+    cam = PHANTOM4PRO.scaled(1200)
+    pose = Pose((x0 + x1) / 2, (y0 + y1) / 2, 40.0, 0.0, -90.0)
+    sharp = render_frame(Renderer(scene, 1, random_style(7, 1)), cam, pose)
+    ll = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(pose.x, pose.y)
+    gsd = 40.0 / cam.focal_px
+    for name, img in (("sharp", sharp), ("black", np.zeros_like(sharp)),
+                      ("blurred", cv2.GaussianBlur(sharp, (0, 0), 0.4 / gsd))):
+        write_dji_jpeg(tmp_path / f"{name}.JPG", img, cam, pose, ll, dt.datetime(2026, 4, 1))
+    recs = {r["source"].rsplit("/", 1)[-1]: r for r in
+            ingest([tmp_path], CRS, strict=False).records()}
+    assert recs["sharp.JPG"]["status"] == "ok"
+    assert recs["black.JPG"]["reason"] == recs["blurred.JPG"]["reason"] == "unusable_imagery"
