@@ -178,3 +178,20 @@ def build_dataset(
     meta = {"config": asdict(config), "val_seeds": list(val_seeds), "stats": stats}
     (root / "dataset.json").write_text(json.dumps(meta, indent=2))
     return data_yaml
+
+
+def split_folders(data_yaml: Path | str, split: str) -> list[Path]:
+    """The image folders of one split (``train``, ``val``) of a YOLO ``data.yaml``.
+
+    A split may name one folder or a list (a combined synthetic + real set); relative
+    folders are under the yaml's ``path``, itself relative to the yaml's folder.
+    """
+    import yaml
+
+    p = Path(data_yaml)
+    spec = yaml.safe_load(p.read_text()) or {}
+    root = Path(spec.get("path") or p.parent)
+    if not root.is_absolute():
+        root = p.parent / root
+    value = spec.get(split) or []
+    return [root / str(v) for v in ([value] if isinstance(value, str) else value)]

@@ -33,21 +33,15 @@ def calibration_images(images_dir: Path | str, n: int = 128, seed: int = 0) -> l
 
 def calibration_from_data_yaml(data_yaml: Path | str, n: int = 128) -> list[Path]:
     """Calibration tiles from a YOLO dataset's training images (its ``data.yaml``)."""
-    import yaml
+    from models.dataset import split_folders
 
-    p = Path(data_yaml)
-    spec = yaml.safe_load(p.read_text()) or {}
-    root = Path(spec.get("path") or p.parent)
-    if not root.is_absolute():
-        root = p.parent / root
-    train = spec.get("train")
-    folders = [train] if isinstance(train, str) else train
-    if not isinstance(folders, list) or not folders:
-        raise ValueError(f"{p}: no 'train' image folder to calibrate the int8 model on")
+    folders = split_folders(data_yaml, "train")
+    if not folders:
+        raise ValueError(f"{data_yaml}: no 'train' image folder to calibrate the int8 model on")
     # several training folders (synthetic and real tiles): the same share from each, so the
     # activation ranges cover every kind of imagery the model will see
     per = -(-n // len(folders))
-    return [f for d in folders for f in calibration_images(root / str(d), per)][:n]
+    return [f for d in folders for f in calibration_images(d, per)][:n]
 
 
 def _tensor(path: Path, imgsz: int) -> np.ndarray:

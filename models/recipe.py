@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.dataset import CLASSES, DatasetConfig, build_dataset
+from models.dataset import CLASSES, DatasetConfig, build_dataset, split_folders
 from models.real import RealDatasetConfig, real_training_set
 from models.train import TrainConfig, config_dict, train
 
@@ -83,16 +83,8 @@ def train_and_package(job: TrainingJob,
     card = package_model(best, job.out / "model", classes=CLASSES, gsd_cm=gsd,
                          imgsz=job.train.imgsz, training={"train": config_dict(job.train), **prov},
                          onnx=job.onnx, calibration=calibration)
-    return set_score_thresholds(card, best, _val_dirs(data_yaml), job.train.imgsz)
-
-
-def _val_dirs(data_yaml: Path) -> list[Path]:
-    import yaml
-
-    spec = yaml.safe_load(data_yaml.read_text()) or {}
-    val = spec.get("val") or []
-    root = Path(spec.get("path") or data_yaml.parent)
-    return [root / str(v) for v in ([val] if isinstance(val, str) else val)]
+    return set_score_thresholds(card, best, split_folders(data_yaml, "val"),
+                                job.train.imgsz)
 
 
 def set_score_thresholds(card_path: Path, weights: Path, val_dirs: Sequence[Path],

@@ -260,14 +260,17 @@ def _blocks_past_end(ds: rasterio.io.DatasetReader, source: str) -> str | None:
     return None
 
 
-def _decode_jpeg(data: bytes) -> None:
-    """Decode the whole JPEG, treating libjpeg's warnings (corrupt data) as errors."""
+def _decode_jpeg(data: bytes) -> np.ndarray:
+    """Decode the whole JPEG to HWC RGB, treating libjpeg's warnings (corrupt data) as errors.
+
+    The pixels are returned so the quality gate does not decode the photo a second time.
+    """
     if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         raise OSError("no end-of-image marker (file truncated)")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with Image.open(io.BytesIO(data)) as img:
-            img.load()
+            return np.asarray(img.convert("RGB"))
 
 
 def _inspect_photo(source: str, sha: str, crs: Any, placement: Placement,
@@ -275,7 +278,7 @@ def _inspect_photo(source: str, sha: str, crs: Any, placement: Placement,
     with fsspec.open(source, "rb") as f:
         data = f.read()
     try:
-        _decode_jpeg(data)
+        rgb = _decode_jpeg(data)
     except (OSError, SyntaxError, ValueError, Warning) as exc:
         return _skip(source, sha, "photo", Reason.CORRUPT_JPEG,
                      f"{source}: JPEG cannot be decoded completely ({exc})")
@@ -291,9 +294,7 @@ def _inspect_photo(source: str, sha: str, crs: Any, placement: Placement,
         return _skip(source, sha, kind, reason, str(exc))
     except (InvalidImageryError, ValueError) as exc:
         return _skip(source, sha, kind, Reason.NOT_AN_IMAGE, f"{source}: {exc}")
-    with Image.open(io.BytesIO(data)) as img:
-        problem = measure_photo(np.asarray(img.convert("RGB")), frame.gsd_cm / 100.0,
-                                quality).problem(quality)
+    problem = measure_photo(rgb, frame.gsd_cm / 100.0, quality).problem(quality)
     if problem:
         return _skip(source, sha, kind, Reason.UNUSABLE_IMAGERY,
                      f"{source}: photo {problem}; it is not used, and resolves no case")
