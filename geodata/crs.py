@@ -144,6 +144,23 @@ def gcj02_to_wgs84(lon: Any, lat: Any, tol_deg: float = 1e-9) -> tuple[Any, Any]
     return wlon, wlat
 
 
+# --- BD-09 -------------------------------------------------------------------------------
+# Baidu Maps' published offset of GCJ-02 (applied everywhere, not only in China).
+_BD_X_PI = math.pi * 3000.0 / 180.0
+
+
+def gcj02_to_bd09(lon: Any, lat: Any) -> tuple[Any, Any]:
+    """Convert GCJ-02 lon/lat (degrees, scalars or arrays) to BD-09 as used by Baidu Maps."""
+    x = np.asarray(lon, dtype=float)
+    y = np.asarray(lat, dtype=float)
+    z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _BD_X_PI)
+    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _BD_X_PI)
+    out_lon, out_lat = z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+    if np.ndim(lon) == 0 and np.ndim(lat) == 0:
+        return float(out_lon), float(out_lat)
+    return out_lon, out_lat
+
+
 def utm_crs_at(lon: float, lat: float) -> CRS:
     """The WGS 84 UTM zone's CRS (metres) at a point given in lon/lat degrees."""
     info = query_utm_crs_info(datum_name="WGS 84",

@@ -37,7 +37,7 @@ CASE_COLUMNS = ["task_id", "category", "object_class", "status", "first_seen", "
                 "surveys", "n_surveys", "area_m2", "first_area_m2", "max_area_m2",
                 "resolved_on", "resolved_by", "parcel_id", "district", "squad",
                 "squad_result", "squad_result_date", "squad_note"]
-RESULT_COLUMNS = ["task_id", "result", "result_date", "note", "imported_at", "source"]
+RESULT_COLUMNS = ["task_id", "result", "result_date", "note", "imported_at", "source", "photo"]
 log = logging.getLogger(__name__)
 
 #: The layers a case register holds; a GeoPackage with any other layer is not a register.
@@ -479,8 +479,15 @@ def _record_results(p: Path, reg: dict[str, Any], rows: Sequence[Any], crs: Any,
             continue
         date = r.result_date or now[:10]
         latest[r.task_id] = (r.result, date, r.note)
+        photo = None
+        if getattr(r, "photo", None):  # kept beside the register, named by task and date
+            folder = p.with_name(p.stem + "-photos")
+            folder.mkdir(exist_ok=True)
+            target = folder / f"{r.task_id}-{date}.jpg"
+            target.write_bytes(r.photo)
+            photo = str(target.relative_to(p.parent))
         new.append({"task_id": r.task_id, "result": r.result, "result_date": date,
-                    "note": r.note, "imported_at": now, "source": r.source})
+                    "note": r.note, "imported_at": now, "source": r.source, "photo": photo})
     if not new:
         return 0
     results = pd.concat([old, pd.DataFrame(new)], ignore_index=True)

@@ -1,14 +1,14 @@
-"""Leadership dashboard over the case register: verified totals, backlog, trend, map.
+"""Leadership dashboard over the case register: verified totals, trends, rankings, overdue cases.
 
-One self-contained HTML file: inline CSS, inline SVG charts and map, the orthophoto overview
-embedded as a data URI. No script, no CDN, no network request.
+One self-contained HTML page from a Jinja2 template: charts by Apache ECharts and the map by
+Leaflet, both vendored and inlined, the orthophoto overview embedded as a data URI. No CDN, no
+network request. The numbers are also written as ``dashboard.json``.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
 import json
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from rasterio.enums import Resampling
 
 from pipeline.cases import read_register
 from pipeline.i18n import t
-from pipeline.outputs import PAGE_CSS
+from pipeline.render import render
 
 CAT_COLORS = {"illegal_construction": "#d62728", "green_encroachment": "#2ca02c",
               "illegal_billboard": "#9467bd"}
@@ -46,6 +46,25 @@ _DASH_STRINGS = {
     "resolved_word": {"en": "verified rectified", "zh": "已核验整改"},
     "squad_claims": {"en": "Squad reports (not counted until verified)",
                      "zh": "中队上报（复飞核验前不计入）"},
+    "trend_open": {"en": "Open cases at each survey", "zh": "各批次待整改案件数"},
+    "trend_area": {"en": "Open area at each survey (m²)", "zh": "各批次待整改面积（平方米）"},
+    "verified_m2": {"en": "Verified rectification by month (m²)",
+                    "zh": "按月核验整改面积（平方米）"},
+    "verified_boards": {"en": "Billboards removed by month (verified)",
+                        "zh": "按月核验拆除广告牌（块）"},
+    "ranking_district": {"en": "Open cases by district", "zh": "各区待整改案件"},
+    "ranking_squad": {"en": "Open cases by squad", "zh": "各中队待整改案件"},
+    "overdue": {"en": "Overdue cases (open longer than {days} days)",
+                "zh": "超期案件（超过{days}天未整改）"},
+    "age_days": {"en": "Days open", "zh": "已持续天数"},
+    "cases_word": {"en": "cases", "zh": "件"},
+    "boards_word": {"en": "boards", "zh": "块"},
+    "survey_date": {"en": "Survey date", "zh": "巡查日期"},
+    "month": {"en": "Month", "zh": "月份"},
+    "ttr_by_cat": {"en": "Median days to rectify", "zh": "整改用时中位数（天）"},
+    "legend_open": {"en": "open (filled)", "zh": "待整改（实心）"},
+    "legend_resolved": {"en": "verified rectified (ring)", "zh": "已核验整改（空心）"},
+    "no_data": {"en": "No data in this period", "zh": "本期无数据"},
 }
 
 
@@ -55,14 +74,13 @@ def tr(key: str, lang: str) -> str:
     return entry.get(lang, entry["en"]) if entry else t(key, lang)
 
 
-def _esc(v: Any) -> str:
-    return html.escape("" if v is None else str(v))
-
-
 def dashboard_data(cases_path: Path | str, crs: CRS | str | None = None,
                    date_from: dt.date | None = None,
-                   date_to: dt.date | None = None) -> dict[str, Any]:
-    """The numbers of the dashboard, computed from the register (also returned as JSON)."""
+                   date_to: dt.date | None = None, deadline_days: int = 30) -> dict[str, Any]:
+    """The numbers of the dashboard, computed from the register (also returned as JSON).
+
+    ``deadline_days``: an open case older than this is overdue.
+    """
     layers = read_register(cases_path, crs or "EPSG:4549")
     cases = layers["cases"]
     if crs is None and len(cases) and cases.crs is not None:
@@ -95,12 +113,50 @@ def dashboard_data(cases_path: Path | str, crs: CRS | str | None = None,
         m = str(r.resolved_on)[:7]
         months.setdefault(m, dict.fromkeys(CAT_COLORS, 0.0))
         months[m][r.category] += float(r.area_m2)
+    boards: dict[str, int] = {}
+    for r in resolved.itertuples() if len(resolved) else []:
+        if r.category == "illegal_billboard":
+            boards[str(r.resolved_on)[:7]] = boards.get(str(r.resolved_on)[:7], 0) + 1
     claims: dict[str, int] = {}
     if "squad_result" in c.columns:
         for v in c.squad_result.dropna():
             claims[str(v)] = claims.get(str(v), 0) + 1
+    survey_dates = sorted({str(d) for d in layers["surveys"].get("survey_date", [])
+                           if isinstance(d, str) and d <= to.isoformat()
+                           and d >= frm.isoformat()})
+    trend: dict[str, Any] = {"dates": survey_dates, "open_count": {}, "open_area_m2": {}}
+    for cat in CAT_COLORS:
+        cc = c[c.category == cat] if len(c) else c
+        counts, areas = [], []
+        for d in survey_dates:
+            alive = cc[(cc.first_seen <= d) & (cc.resolved_on.fillna("9999") > d)] \
+                if len(cc) else cc
+            counts.append(int(len(alive)))
+            areas.append(round(float(alive.area_m2.sum()), 1) if len(alive) else 0.0)
+        trend["open_count"][cat] = counts
+        trend["open_area_m2"][cat] = areas
+    ttr_by_cat = {}
+    for cat in CAT_COLORS:
+        rc = resolved[resolved.category == cat] if len(resolved) else resolved
+        days = [(dt.date.fromisoformat(r) - dt.date.fromisoformat(f)).days
+                for f, r in zip(rc.first_seen, rc.resolved_on)] if len(rc) else []
+        ttr_by_cat[cat] = float(np.median(days)) if days else None
+    overdue = []
+    for r in open_.itertuples() if len(open_) else []:
+        age = (to - dt.date.fromisoformat(r.first_seen)).days
+        if age > deadline_days:
+            overdue.append({"task_id": r.task_id, "category": r.category,
+                            "area_m2": round(float(r.area_m2), 1), "district": r.district,
+                            "squad": r.squad, "first_seen": r.first_seen, "age_days": age})
+    overdue.sort(key=lambda o: -o["age_days"])
+    earliest = min(c.first_seen) if len(c) else None
     return {
-        "period": {"from": date_from.isoformat() if date_from else None, "to": to.isoformat()},
+        "period": {"from": date_from.isoformat() if date_from else earliest,
+                   "to": to.isoformat()},
+        "deadline_days": deadline_days,
+        "trend": trend,
+        "median_days_to_rectify_by_category": ttr_by_cat,
+        "overdue": overdue,
         "verified": {
             "demolished_m2": total(resolved, "illegal_construction"),
             "regreened_m2": total(resolved, "green_encroachment"),
@@ -113,6 +169,7 @@ def dashboard_data(cases_path: Path | str, crs: CRS | str | None = None,
                  "median_age_days": float(np.median(ages)) if ages else None},
         "median_days_to_rectify": float(np.median(ttr)) if ttr else None,
         "by_month": dict(sorted(months.items())),
+        "boards_by_month": {m: int(n) for m, n in sorted(boards.items())},
         "open_by_district": group(open_, "district"),
         "resolved_by_district": group(resolved, "district"),
         "open_by_squad": group(open_, "squad"),
@@ -120,6 +177,9 @@ def dashboard_data(cases_path: Path | str, crs: CRS | str | None = None,
         "squad_claims": claims,
         "sites": [
             {"task_id": r.task_id, "category": r.category, "status": r.status,
+             "area_m2": round(float(r.area_m2), 1), "district": r.district, "squad": r.squad,
+             "first_seen": r.first_seen, "resolved_on": r.resolved_on
+             if isinstance(r.resolved_on, str) else None,
              "x": r.geometry.representative_point().x, "y": r.geometry.representative_point().y}
             for r in c.itertuples()
         ] if len(c) else [],
@@ -128,36 +188,15 @@ def dashboard_data(cases_path: Path | str, crs: CRS | str | None = None,
     }
 
 
-def _bar_chart(months: dict[str, dict[str, float]], lang: str) -> str:
-    if not months:
-        return f"<p>{_esc(t('none', lang))}</p>"
-    w, h, pad = 640, 220, 40
-    peak = max(sum(v.values()) for v in months.values()) or 1.0
-    bw = (w - 2 * pad) / len(months)
-    parts = [f'<svg viewBox="0 0 {w} {h}" width="100%" role="img" class="chart">']
-    for i, (m, cats) in enumerate(months.items()):
-        y: float = h - pad
-        for cat, v in cats.items():
-            bh = (h - 2 * pad) * v / peak
-            parts.append(f'<rect x="{pad + i * bw + 4:.1f}" y="{y - bh:.1f}" '
-                         f'width="{bw - 8:.1f}" height="{bh:.1f}" fill="{CAT_COLORS[cat]}">'
-                         f"<title>{_esc(m)} {_esc(t(cat, lang))}: {v:.0f} m²</title></rect>")
-            y -= bh
-        parts.append(f'<text x="{pad + (i + 0.5) * bw:.1f}" y="{h - pad + 16}" '
-                     f'text-anchor="middle" font-size="12">{_esc(m)}</text>')
-    parts.append(f'<text x="{pad}" y="{pad - 12}" font-size="12">{peak:.0f} m²</text></svg>')
-    return "".join(parts)
-
-
 def _overview(imagery: list[str], bounds: tuple[float, float, float, float],
-              crs: CRS | str, width: int = 900) -> str | None:
-    """The orthophotos' overview over ``bounds`` as an embedded JPEG data URI."""
+              crs: CRS | str, width: int = 1200) -> str | None:
+    """The orthophotos' overview over ``bounds``: a WebP data URI, no-data transparent."""
     x0, y0, x1, y1 = bounds
     height = max(1, int(width * (y1 - y0) / max(1e-9, x1 - x0)))
-    canvas = np.zeros((height, width, 3), np.uint8)
+    canvas = np.zeros((height, width, 4), np.uint8)
     drawn = False
     for path in imagery:
-        if not Path(path).exists() or not path.lower().endswith((".tif", ".tiff")):
+        if not Path(path).exists() or not path.lower().endswith((".tif", ".tiff", ".vrt")):
             continue
         with rasterio.open(path) as ds:
             if ds.crs is None or CRS.from_user_input(ds.crs) != CRS.from_user_input(crs):
@@ -167,58 +206,30 @@ def _overview(imagery: list[str], bounds: tuple[float, float, float, float],
                            boundless=True, fill_value=0, resampling=Resampling.average)
         img = np.moveaxis(data, 0, 2)
         mask = img.any(axis=2)
-        canvas[mask] = img[mask]
+        canvas[mask, :3] = img[mask]
+        canvas[mask, 3] = 255
         drawn = True
     if not drawn:
         return None
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, 80])
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode() if ok else None
+    ok, buf = cv2.imencode(".webp", cv2.cvtColor(canvas, cv2.COLOR_RGBA2BGRA),
+                           [cv2.IMWRITE_WEBP_QUALITY, 80])
+    return "data:image/webp;base64," + base64.b64encode(buf.tobytes()).decode() if ok else None
 
 
-def _site_map(data: dict[str, Any], crs: CRS | str, lang: str) -> str:
+def _map_data(data: dict[str, Any], crs: CRS | str) -> dict[str, Any] | None:
     sites = data["sites"]
     if not sites:
-        return f"<p>{_esc(t('none', lang))}</p>"
+        return None
     xs = [s["x"] for s in sites]
     ys = [s["y"] for s in sites]
-    m = 30.0
+    m = 40.0
     bounds = (min(xs) - m, min(ys) - m, max(xs) + m, max(ys) + m)
-    w = 900
-    h = int(w * (bounds[3] - bounds[1]) / (bounds[2] - bounds[0]))
-    bg = _overview(data["imagery"], bounds, crs, w)
-    parts = [f'<svg viewBox="0 0 {w} {h}" width="100%" class="map" role="img">']
-    if bg:
-        parts.append(f'<image href="{bg}" x="0" y="0" width="{w}" height="{h}"/>')
-    else:
-        parts.append(f'<rect width="{w}" height="{h}" fill="#e8e8e8"/>')
-    for s in sites:
-        px = (s["x"] - bounds[0]) / (bounds[2] - bounds[0]) * w
-        py = (bounds[3] - s["y"]) / (bounds[3] - bounds[1]) * h
-        fill = CAT_COLORS.get(s["category"], "#333") if s["status"] == "open" else "#ffffff"
-        parts.append(
-            f'<circle class="site" data-task="{_esc(s["task_id"])}" cx="{px:.1f}" cy="{py:.1f}" '
-            f'r="7" fill="{fill}" stroke="{CAT_COLORS.get(s["category"], "#333")}" '
-            f'stroke-width="3"><title>{_esc(s["task_id"])} {_esc(t(s["category"], lang))} '
-            f'({_esc(tr("open" if s["status"] == "open" else "resolved_word", lang))})'
-            "</title></circle>")
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _group_table(groups: dict[str, Any], label: str, lang: str) -> str:
-    head = [label] + [t(c, lang) for c in CAT_COLORS]
-    rows = "".join(
-        "<tr><td>" + _esc(k) + "</td>" + "".join(
-            f"<td>{v[c]['count']} · {v[c]['area_m2']:.0f} m²</td>" for c in CAT_COLORS) + "</tr>"
-        for k, v in sorted(groups.items()))
-    th = "".join(f"<th>{_esc(x)}</th>" for x in head)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{rows}</tbody></table>"
+    return {"bounds": bounds, "overview": _overview(data["imagery"], bounds, crs)}
 
 
 def write_dashboard(cases_path: Path | str, out: Path | str, lang: str = "en",
                     date_from: dt.date | None = None, date_to: dt.date | None = None,
-                    crs: CRS | str | None = None) -> Path:
+                    crs: CRS | str | None = None, deadline_days: int = 30) -> Path:
     """Write ``dashboard.html`` and ``dashboard.json`` into ``out``; returns the HTML path."""
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -226,45 +237,15 @@ def write_dashboard(cases_path: Path | str, out: Path | str, lang: str = "en",
         probe = gpd.read_file(cases_path, layer="cases", rows=1) if Path(cases_path).exists() \
             else None
         crs = probe.crs if probe is not None and probe.crs is not None else "EPSG:4549"
-    data = dashboard_data(cases_path, crs, date_from, date_to)
+    data = dashboard_data(cases_path, crs, date_from, date_to, deadline_days)
     (out_dir / "dashboard.json").write_text(json.dumps(data, ensure_ascii=False, indent=2))
-    v, o = data["verified"], data["open"]
-    kpis = [
-        (tr("demolished", lang), f"{v['demolished_m2']:.0f}"),
-        (tr("regreened", lang), f"{v['regreened_m2']:.0f}"),
-        (tr("boards_removed", lang), str(v["billboards_removed"])),
-        (tr("open_backlog", lang), f"{o['count']} · {o['area_m2']:.0f} m²"),
-        (tr("median_age", lang), "-" if o["median_age_days"] is None
-         else f"{o['median_age_days']:.0f}"),
-        (tr("ttr", lang), "-" if data["median_days_to_rectify"] is None
-         else f"{data['median_days_to_rectify']:.0f}"),
-    ]
-    kpi_html = "".join(f'<div class="kpi"><div class="v">{_esc(val)}</div>'
-                       f'<div class="l">{_esc(label)}</div></div>' for label, val in kpis)
-    claims = "".join(f"<li>{_esc(k)}: {n}</li>" for k, n in data["squad_claims"].items())
-    period = data["period"]
-    doc = f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_esc(tr('dashboard', lang))}</title><style>{PAGE_CSS}
-.kpis{{display:flex;flex-wrap:wrap;gap:12px}}.kpi{{border:1px solid #ccc;border-radius:6px;
-padding:10px 14px;min-width:160px;flex:1}}.kpi .v{{font-size:24px;font-weight:600}}
-.kpi .l{{font-size:12px;color:#555}}svg.map{{border:1px solid #ccc}}
-@media (max-width:600px){{body{{margin:8px}}.kpi{{min-width:120px}}td,th{{font-size:11px}}}}
-</style></head><body>
-<h1>{_esc(tr('dashboard', lang))}</h1>
-<p>{_esc(tr('period', lang))}: {_esc(period['from'] or '…')} – {_esc(period['to'])} ·
-{_esc(tr('verified', lang))}</p>
-<div class="kpis">{kpi_html}</div>
-<h2>{_esc(tr('by_month', lang))}</h2>{_bar_chart(data['by_month'], lang)}
-<h2>{_esc(tr('map', lang))}</h2>{_site_map(data, crs, lang)}
-<h2>{_esc(tr('by_district', lang))} — {_esc(tr('resolved_word', lang))}</h2>
-{_group_table(data['resolved_by_district'], t('district', lang), lang)}
-<h2>{_esc(tr('by_district', lang))} — {_esc(tr('open', lang))}</h2>
-{_group_table(data['open_by_district'], t('district', lang), lang)}
-<h2>{_esc(tr('by_squad', lang))} — {_esc(tr('open', lang))}</h2>
-{_group_table(data['open_by_squad'], t('squad', lang), lang)}
-<h2>{_esc(tr('squad_claims', lang))}</h2><ul>{claims or _esc(t('none', lang))}</ul>
-</body></html>"""
+    labels = {k: tr(k, lang) for k in (*_DASH_STRINGS, "none", "task", "category", "area",
+                                       "district", "squad", "status", "first_seen",
+                                       "resolved_on")}
+    labels["overdue"] = tr("overdue", lang).format(days=deadline_days)
+    labels.update({c: t(c, lang) for c in CAT_COLORS})
+    page = render("dashboard.html.j2", lang, data=data, labels=labels, colors=CAT_COLORS,
+                  map=_map_data(data, crs), tr=lambda k: labels.get(k, tr(k, lang)))
     path = out_dir / "dashboard.html"
-    path.write_text(doc, encoding="utf-8")
+    path.write_text(page, encoding="utf-8")
     return path

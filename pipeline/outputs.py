@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import html
 import json
@@ -96,7 +97,11 @@ def rfc7946_geometry(geom: BaseGeometry) -> dict[str, Any]:
 def enrich_tasks(tasks: gpd.GeoDataFrame,
                  sha_by_source: dict[str, str | None]) -> gpd.GeoDataFrame:
     """Add WGS84 and GCJ-02 coordinates, evidence paths and source hashes to the tasks."""
+    from pipeline.outlines import clean_outline
+
     out = tasks.copy()
+    if len(out):  # outlines for people and GIS: the corners, not the pixel staircase
+        out = out.set_geometry([clean_outline(g) for g in out.geometry], crs=out.crs)
     if len(out) == 0:
         for col in ("lon", "lat", "lon_gcj02", "lat_gcj02", "evidence", "source_sha256"):
             out[col] = pd.Series(dtype=object)
@@ -133,8 +138,208 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+#: The columns of the squads' worksheets: (field, English header, Chinese header).
+SHEET_COLUMNS = [
+    ("task_id", "Task ID", "任务编号"), ("category_label", "Category", "类别"),
+    ("object_label", "Object", "对象"), ("area_m2", "Area (m²)", "面积（平方米）"),
+    ("priority", "Priority", "优先级"), ("status_label", "Status", "状态"),
+    ("district", "District", "区"), ("parcel_id", "Parcel", "地块"),
+    ("first_seen", "First seen", "首次发现"), ("last_seen", "Last seen", "最近发现"),
+    ("lat", "Latitude (WGS84)", "纬度（WGS84）"), ("lon", "Longitude (WGS84)", "经度（WGS84）"),
+    ("lat_gcj02", "Latitude (GCJ-02)", "纬度（GCJ-02）"),
+    ("lon_gcj02", "Longitude (GCJ-02)", "经度（GCJ-02）"),
+    ("evidence", "Evidence", "取证图"), ("navigate", "Navigate", "导航"),
+    ("confidence", "Confidence", "置信度"), ("priority_reason", "Why this priority", "优先级原因"),
+    ("survey_id", "Survey", "巡查批次"), ("source", "Source image", "源影像"),
+    ("source_sha256", "Source SHA-256", "源影像SHA-256"), ("category", "Category code", "类别代码"),
+    ("result", "Result", "处理结果"), ("result_date", "Result date", "处理日期"),
+    ("result_note", "Result note", "备注"),
+]
+_DATE_FIELDS = ("first_seen", "last_seen", "result_date")
+_MAX_WIDTH = 42
+
+
+def _sheet_title(name: str, taken: set[str]) -> str:
+    """A worksheet title (31 characters, no brackets, colons, stars, slashes) not yet used."""
+    base = re.sub(r"[\[\]:*?/\\]", "-", name).strip("'") or "-"
+    title, k = base[:31], 2
+    while title.lower() in taken:
+        title = f"{base[:27]}~{k}"
+        k += 1
+    taken.add(title.lower())
+    return title
+
+
+def _width(v: Any) -> int:
+    text = "" if v is None else str(v)
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def _finish_sheet(ws: Any, ncols: int, nrows: int) -> None:
+    """Bold frozen header, autofilter, column widths from the content."""
+    from openpyxl.utils import get_column_letter
+
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    ws.freeze_panes = "B2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(ncols)}{max(1, nrows + 1)}"
+    for i, column in enumerate(ws.iter_cols(min_row=1, max_row=min(nrows + 1, 200)), start=1):
+        widest = max((_width(c.value) for c in column), default=8)
+        ws.column_dimensions[get_column_letter(i)].width = min(_MAX_WIDTH, widest + 3)
+
+
+def write_workbook(path: Path, tasks: gpd.GeoDataFrame, lang: str) -> Path:
+    """``tasks.xlsx``: a summary sheet, then one sheet per squad, for offices and squads.
+
+    Headers in the output language, dates as dates, widths, autofilter, a dropdown of result
+    words, links to the evidence and to navigation. Squads fill in the result columns and
+    send it back (``skypatrol import-results``).
+    """
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    from pipeline.results_sheet import FORM_RESULTS
+    from pipeline.workorders import amap_navigation
+
+    col = 1 if lang == "zh" else 0
+    headers = [c[1 + col] for c in SHEET_COLUMNS]
+    fields = [c[0] for c in SHEET_COLUMNS]
+    wb = Workbook()
+    summary = wb.active
+    assert summary is not None
+    taken: set[str] = set()
+    summary.title = _sheet_title(t("summary", lang), taken)
+    cats = list(CATEGORY_ORDER)
+    summary.append([t("squad", lang)] + [f"{t(c, lang)} · {t('count', lang)}" for c in cats]
+                   + [f"{t(c, lang)} · {t('area', lang)}" for c in cats])
+    squads = sorted({str(s) for s in tasks["squad"]}) if len(tasks) else []
+    for sq in squads:
+        g = tasks[tasks.squad.astype(str) == sq]
+        summary.append([safe_cell(sq or t("unassigned", lang))]
+                       + [int((g.category == c).sum()) for c in cats]
+                       + [round(float(g.loc[g.category == c, "area_m2"].sum()), 1)
+                          for c in cats])
+    summary.append([t("all_squads", lang)] + [int((tasks.category == c).sum()) if len(tasks)
+                                               else 0 for c in cats]
+                   + [round(float(tasks.loc[tasks.category == c, "area_m2"].sum()), 1)
+                      if len(tasks) else 0.0 for c in cats])
+    for cell in summary[summary.max_row]:
+        cell.font = Font(bold=True)
+    _finish_sheet(summary, 1 + 2 * len(cats), len(squads) + 1)
+    choices = [t(r, lang) for r in FORM_RESULTS]
+    for sq in squads:
+        g = tasks[tasks.squad.astype(str) == sq]
+        g = g.iloc[visiting_order(g)]
+        ws = wb.create_sheet(_sheet_title(sq or t("unassigned", lang), taken))
+        ws.append(headers)
+        for rec in g.to_dict("records"):
+            name = f"{rec['task_id']} {t(str(rec['category']), lang)}"
+            values = {**rec, "category_label": t(str(rec["category"]), lang),
+                      "object_label": t(str(rec["object_class"]), lang),
+                      "status_label": t(str(rec["status"]), lang),
+                      "navigate": t("navigate", lang), "result": None,
+                      "result_date": None, "result_note": None}
+            row = []
+            for f in fields:
+                v = _jsonable(values.get(f))
+                if f in _DATE_FIELDS and isinstance(v, str) and v:
+                    try:
+                        v = dt.date.fromisoformat(v[:10])
+                    except ValueError:
+                        pass
+                row.append(safe_cell(v))
+            ws.append(row)
+            r = ws.max_row
+            ev = ws.cell(r, fields.index("evidence") + 1)
+            ev.hyperlink, ev.style = str(rec["evidence"]), "Hyperlink"
+            nav = ws.cell(r, fields.index("navigate") + 1)
+            nav.hyperlink = amap_navigation(rec["lon_gcj02"], rec["lat_gcj02"], name)
+            nav.style = "Hyperlink"
+        n = len(g)
+        last = max(n + 1, 200)  # squads add rows for sites they found themselves
+        for f in _DATE_FIELDS:
+            letter = ws.cell(1, fields.index(f) + 1).column_letter
+            for cells in ws[f"{letter}2:{letter}{last}"]:
+                cells[0].number_format = "yyyy-mm-dd"
+        dv = DataValidation(type="list", formula1='"' + ",".join(choices) + '"',
+                            allow_blank=True, showErrorMessage=True,
+                            errorTitle=t("result_title", lang),
+                            error=" / ".join(choices))
+        res = ws.cell(1, fields.index("result") + 1).column_letter
+        dv.add(f"{res}2:{res}{last}")
+        ws.add_data_validation(dv)
+        dd = DataValidation(type="date", operator="greaterThan", formula1="36526",
+                            allow_blank=True, showErrorMessage=True, error="YYYY-MM-DD")
+        rd = ws.cell(1, fields.index("result_date") + 1).column_letter
+        dd.add(f"{rd}2:{rd}{last}")
+        ws.add_data_validation(dd)
+        _finish_sheet(ws, len(fields), n)
+    wb.save(path)
+    return path
+
+
+CATEGORY_ORDER = ("illegal_construction", "green_encroachment", "illegal_billboard")
+#: KML colours per category (aabbggrr): outline and a translucent fill.
+KML_COLORS = {"illegal_construction": ("ff2827d6", "552827d6"),
+              "green_encroachment": ("ff2ca02c", "552ca02c"),
+              "illegal_billboard": ("ffbd6794", "55bd6794")}
+
+
+def write_kml(out: Path, tasks: gpd.GeoDataFrame, lang: str) -> tuple[Path, Path]:
+    """``tasks.kml`` (evidence linked) and ``tasks.kmz`` (evidence inside).
+
+    Folders per squad, then per category; each site an outline and a pin styled by
+    category, its balloon the evidence and the site's details.
+    """
+    from pipeline.render import render
+
+    paths = []
+    wgs = tasks.to_crs(WGS84) if len(tasks) else tasks
+    for kind in ("kml", "kmz"):
+        kml = simplekml.Kml(name=kml_text(t("tasks", lang)))
+        styles = {}
+        for cat, (line, fill) in KML_COLORS.items():
+            st = simplekml.Style()
+            st.linestyle.color, st.linestyle.width = line, 3
+            st.polystyle.color = fill
+            st.iconstyle.color, st.iconstyle.scale = line, 1.1
+            st.labelstyle.scale = 0.9
+            styles[cat] = st
+        squads = sorted({str(s) for s in tasks["squad"]}) if len(tasks) else []
+        for sq in squads:
+            fsq = kml.newfolder(name=kml_text(f"{t('squad', lang)} {sq or t('unassigned', lang)}"))
+            for cat in CATEGORY_ORDER:
+                sel = (tasks.squad.astype(str) == sq) & (tasks.category == cat)
+                if not sel.any():
+                    continue
+                fcat = fsq.newfolder(name=kml_text(t(cat, lang)))
+                for (_, rec), geom in zip(tasks[sel].iterrows(), wgs.geometry[sel]):
+                    img = str(rec["evidence"])
+                    if kind == "kmz" and (out / img).exists():
+                        img = kml.addfile(str(out / img))
+                    balloon = render("kml_balloon.html.j2", lang, r=rec, image=img)
+                    label = f"{rec['task_id']} · {t(cat, lang)} · {rec['area_m2']:.0f} m²"
+                    pt = fcat.newpoint(name=kml_text(label),
+                                       coords=[(rec["lon"], rec["lat"])])
+                    pt.description, pt.style = balloon, styles.get(cat)
+                    polys = [geom] if geom.geom_type == "Polygon" else \
+                        [g for g in getattr(geom, "geoms", []) if g.geom_type == "Polygon"]
+                    for poly in polys:
+                        pg = fcat.newpolygon(name=kml_text(str(rec["task_id"])),
+                                             outerboundaryis=list(poly.exterior.coords),
+                                             innerboundaryis=[list(i.coords)
+                                                              for i in poly.interiors])
+                        pg.description, pg.style = balloon, styles.get(cat)
+        path = out / f"tasks.{kind}"
+        if kind == "kmz":
+            kml.savekmz(str(path))
+        else:
+            kml.save(str(path))
+        paths.append(path)
+    return paths[0], paths[1]
+
+
 def write_task_files(out: Path, tasks: gpd.GeoDataFrame, lang: str) -> dict[str, Path]:
-    """``tasks.geojson``, ``tasks.csv``, ``tasks.xlsx`` and ``tasks.kml``."""
+    """``tasks.geojson``, ``tasks.csv`` (fields), ``tasks.xlsx``, ``tasks.kml``, ``tasks.kmz``."""
     fields = TASK_FIELDS + EXTRA_FIELDS
     paths = {}
     fc = _feature_collection(tasks, fields)
@@ -147,34 +352,18 @@ def write_task_files(out: Path, tasks: gpd.GeoDataFrame, lang: str) -> dict[str,
         w.writerow(fields)
         for r in rows:
             w.writerow([safe_cell(v) for v in r])
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = t("tasks", lang)[:31]
-    ws.append([*fields, "category_label", *RESULT_FIELDS])
-    for r, cat in zip(rows, tasks["category"] if len(tasks) else []):
-        ws.append([safe_cell(v) for v in r] + [t(str(cat), lang), None, None, None])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    ws.freeze_panes = "A2"
-    paths["xlsx"] = out / "tasks.xlsx"
-    wb.save(paths["xlsx"])
-    kml = simplekml.Kml(name=t("tasks", lang))
-    for rec in tasks.to_dict("records"):
-        p = kml.newpoint(name=kml_text(rec["task_id"]), coords=[(rec["lon"], rec["lat"])])
-        p.description = kml_text(
-            f"{t(str(rec['category']), lang)} · {t(str(rec['object_class']), lang)} · "
-            f"{rec['area_m2']:.0f} m² · {t('priority', lang)} {rec['priority']} · "
-            f"{t('parcel', lang)} {rec['parcel_id'] or '-'} · "
-            f"GCJ-02 {rec['lon_gcj02']:.6f},{rec['lat_gcj02']:.6f}"
-        )
-    paths["kml"] = out / "tasks.kml"
-    kml.save(str(paths["kml"]))
+    paths["xlsx"] = write_workbook(out / "tasks.xlsx", tasks, lang)
+    paths["kml"], paths["kmz"] = write_kml(out, tasks, lang)
     return paths
 
 
 def write_resolved(out: Path, resolved: gpd.GeoDataFrame) -> Path:
     """``resolved.geojson``: cases this survey confirmed gone."""
+    from pipeline.outlines import clean_outline
+
+    if len(resolved):
+        resolved = resolved.set_geometry([clean_outline(g) for g in resolved.geometry],
+                                         crs=resolved.crs)
     fields = [c for c in ("task_id", "category", "object_class", "area_m2", "first_seen",
                           "last_seen", "resolved_on", "resolved_by", "parcel_id", "district",
                           "squad") if c in resolved.columns]
@@ -267,73 +456,17 @@ def totals(tasks: gpd.GeoDataFrame, resolved: gpd.GeoDataFrame) -> dict[str, Any
     }
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-PAGE_CSS = """
-body{font-family:system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px;color:#222}
-table{border-collapse:collapse;margin:12px 0;width:100%}th,td{border:1px solid #bbb;
-padding:4px 6px;text-align:left;vertical-align:top;font-size:13px}th{background:#eee}
-img.chip{max-width:100%;max-height:160px}table{table-layout:fixed}
-td{overflow-wrap:anywhere}h1{font-size:22px}h2{font-size:17px;margin-top:24px}
-.box{display:block;width:100%;box-sizing:border-box;height:48px;border:1px solid #999}
-@media print{body{margin:8mm}a{color:#000;text-decoration:none}tr{page-break-inside:avoid}}
-@page{size:A4;margin:10mm}
-"""
-
-
-def _esc(v: Any) -> str:
-    return html.escape("" if v is None else str(v))
-
-
-def amap_link(lon_gcj: float, lat_gcj: float, name: str) -> str:
-    """A link that opens the site in Amap (GCJ-02 coordinates)."""
-    return (f"https://uri.amap.com/marker?position={lon_gcj:.6f},{lat_gcj:.6f}"
-            f"&name={html.escape(name)}&coordinate=gaode")
-
-
 def write_report(out: Path, summary: dict[str, Any], tasks: gpd.GeoDataFrame,
                  resolved: gpd.GeoDataFrame, lang: str) -> Path:
-    """A plain self-contained ``report.html`` (no external resources)."""
-    tot = summary["totals"]
-    cat_rows = [[_esc(t(c, lang)), v["count"], f"{v['area_m2']:.1f}"]
-                for c, v in tot["per_category"].items()]
-    dist_rows = [[_esc(d), _esc(t(c, lang)), v["count"], f"{v['area_m2']:.1f}"]
-                 for d, cats in tot["per_district"].items() for c, v in cats.items()]
-    task_rows = [[_esc(r.task_id), _esc(t(r.category, lang)), _esc(t(r.object_class, lang)),
-                  f"{r.area_m2:.1f}", r.priority, _esc(t(r.status, lang)), _esc(r.squad),
-                  f'<img class="chip" src="{_esc(r.evidence)}" alt="">']
-                 for r in tasks.sort_values(["priority", "area_m2"],
-                                            ascending=[True, False]).itertuples()]
-    res_rows = [[_esc(r.task_id), _esc(t(r.category, lang)), f"{r.area_m2:.1f}",
-                 _esc(r.first_seen), _esc(r.resolved_on)] for r in resolved.itertuples()]
-    skipped = [[_esc(i["source"]), _esc(i["reason"]), _esc(i.get("detail"))]
-               for i in summary["inputs"] if i["status"] == "skipped"]
-    doc = f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">
-<title>{_esc(t('report_title', lang))} {_esc(summary['survey_id'])}</title><style>{PAGE_CSS}</style>
-</head><body><h1>{_esc(t('report_title', lang))} — {_esc(summary['survey_id'])}</h1>
-<p>{_esc(t('date', lang))}: {_esc(summary['survey_date'])} ·
-{_esc(t('imagery_area', lang))}: {summary['imagery_area_km2']:.3f}</p>
-<h2>{_esc(t('totals', lang))}</h2>
-{_table([t('category', lang), t('count', lang), t('area', lang)], cat_rows)}
-{_table([t('district', lang), t('category', lang), t('count', lang), t('area', lang)],
-        dist_rows)}
-<h2>{_esc(t('tasks', lang))}</h2>
-{_table([t('task', lang), t('category', lang), t('object', lang), t('area', lang),
-         t('priority', lang), t('status', lang), t('squad', lang), t('evidence', lang)],
-        task_rows)}
-<h2>{_esc(t('resolved', lang))}</h2>
-{_table([t('task', lang), t('category', lang), t('area', lang), 'first seen', 'resolved'],
-        res_rows) if res_rows else '<p>' + _esc(t('none', lang)) + '</p>'}
-<h2>{_esc(t('skipped', lang))}</h2>
-{_table([t('inputs', lang), t('reason', lang), ''], skipped) if skipped
- else '<p>' + _esc(t('none', lang)) + '</p>'}
-</body></html>"""
+    """``report.html``: the survey's totals, tasks, resolved cases and skipped inputs."""
+    from pipeline.render import render
+
+    ordered = tasks.sort_values(["priority", "area_m2"], ascending=[True, False]) \
+        if len(tasks) else tasks
+    doc = render("report.html.j2", lang, summary=summary, totals=summary["totals"],
+                 tasks=list(ordered.itertuples()) if len(ordered) else [],
+                 resolved=list(resolved.itertuples()) if len(resolved) else [],
+                 skipped=[i for i in summary["inputs"] if i["status"] == "skipped"])
     path = out / "report.html"
     path.write_text(doc, encoding="utf-8")
     return path
@@ -362,34 +495,27 @@ def visiting_order(tasks: gpd.GeoDataFrame) -> list[int]:
     return order
 
 
-def write_work_orders(out: Path, tasks: gpd.GeoDataFrame, summary: dict[str, Any],
-                      lang: str) -> list[Path]:
-    """``squads/<squad>.html``: each squad's tasks by priority, printable, with navigation."""
+def write_work_orders(out: Path, tasks: gpd.GeoDataFrame, summary: dict[str, Any], lang: str,
+                      rasters: dict[str, str] | None = None,
+                      roads: gpd.GeoDataFrame | None = None,
+                      earlier: Sequence[tuple[str, list[str]]] = ()) -> list[Path]:
+    """``squads/<squad>.html``: each squad's sites in visiting order, one self-contained page.
+
+    ``rasters`` maps task ids to the raster that imaged them (for the chips), ``roads`` are
+    the registry's road parcels, ``earlier`` the register's earlier surveys' imagery (the
+    "before" chips).
+    """
+    from pipeline.workorders import render_work_order, site_cards
+
     paths = []
     (out / "squads").mkdir(exist_ok=True)
     files = squad_file_names([str(s) for s in tasks["squad"]] if len(tasks) else [])
+    no_roads = gpd.GeoDataFrame(geometry=[], crs=tasks.crs)
     for squad, grp in (tasks.groupby("squad") if len(tasks) else []):
-        rows = []
         grp = grp.iloc[visiting_order(grp)]
-        for stop, r in enumerate(grp.itertuples(), start=1):
-            link = amap_link(r.lon_gcj02, r.lat_gcj02, str(r.task_id))
-            rows.append([
-                f"<b>{stop}. {_esc(r.task_id)}</b><br>{_esc(t('priority', lang))} {r.priority}",
-                f"{_esc(t(r.category, lang))}<br>{_esc(t(r.object_class, lang))}",
-                f"{r.area_m2:.1f}", _esc(r.parcel_id),
-                f"WGS84 {r.lat:.6f}, {r.lon:.6f}<br>GCJ-02 {r.lat_gcj02:.6f}, {r.lon_gcj02:.6f}"
-                f'<br><a href="{link}">{_esc(t("navigate", lang))}</a>',
-                f'<img class="chip" src="../{_esc(r.evidence)}" alt="">',
-                '<span class="box"></span>',
-            ])
-        doc = f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">
-<title>{_esc(t('work_order', lang))} {_esc(squad)}</title><style>{PAGE_CSS}</style></head><body>
-<h1>{_esc(t('work_order', lang))} — {_esc(t('squad', lang))} {_esc(squad)}</h1>
-<p>{_esc(t('survey', lang))} {_esc(summary['survey_id'])} · {_esc(summary['survey_date'])}</p>
-{_table([t('task', lang), t('category', lang), t('area', lang), t('parcel', lang),
-         t('coords', lang), t('evidence', lang), t('result', lang)], rows)}
-</body></html>"""
+        cards = site_cards(grp, rasters or {}, str(summary["survey_date"]),
+                           roads if roads is not None else no_roads, earlier, lang)
         p = out / "squads" / f"{files[str(squad)]}.html"
-        p.write_text(doc, encoding="utf-8")
+        p.write_text(render_work_order(str(squad), cards, summary, lang), encoding="utf-8")
         paths.append(p)
     return paths

@@ -32,7 +32,13 @@ from geodata.errors import InputError, SkypatrolError
 from geodata.georef import Placement, georeference_frame
 from geodata.registry import Registry, read_registry
 from models.runtime import Detector
-from pipeline.cases import CaseUpdate, MatchConfig, check_register, update_register
+from pipeline.cases import (
+    CaseUpdate,
+    MatchConfig,
+    check_register,
+    read_register,
+    update_register,
+)
 from pipeline.detect import (
     TileDetection,
     TilingConfig,
@@ -71,6 +77,8 @@ from pipeline.outputs import (
     write_task_files,
     write_work_orders,
 )
+from pipeline.qgis_project import write_qgis_project
+from pipeline.workorders import earlier_imagery, road_parcels
 
 Progress = Callable[[str, int, int], None]
 
@@ -385,7 +393,12 @@ def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
     }
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
     write_report(out, summary, tasks, update.resolved, spec.lang)
-    write_work_orders(out, tasks, summary, spec.lang)
+    raster_of = dict(zip(tasks.task_id, update.tasks.source))
+    earlier = earlier_imagery(read_register(spec.cases_path, detections.crs)
+                              ["surveys"], survey_id, date)
+    write_work_orders(out, tasks, summary, spec.lang, raster_of, road_parcels(spec.registry),
+                      earlier)
+    write_qgis_project(out, summary, spec.registry, rasters, detections.crs, spec.lang)
     return summary
 
 

@@ -13,7 +13,7 @@ from shapely.geometry import shape
 from flows.detect import detect_flow
 from pipeline import survey as sv
 from pipeline.cases import read_register
-from pipeline.outputs import TASK_FIELDS
+from pipeline.outputs import SHEET_COLUMNS, TASK_FIELDS
 from tests.flows.conftest import dates
 
 pytestmark = pytest.mark.slow
@@ -58,8 +58,12 @@ def test_tasks_follow_rfc7946_and_carry_every_field(two_surveys):
             assert (root / k / p["evidence"]).exists()
             assert p["priority"] in (1, 2, 3, 4)
         wb = load_workbook(root / k / "tasks.xlsx")
-        header = [c.value for c in next(wb.active.iter_rows(max_row=1))]
-        assert header[: len(TASK_FIELDS)] == TASK_FIELDS
+        squads = {f["properties"]["squad"] for f in fc["features"]}
+        assert len(wb.worksheets) == 1 + len(squads), "a summary, then one sheet per squad"
+        for ws in wb.worksheets[1:]:
+            header = [c.value for c in next(ws.iter_rows(max_row=1))]
+            lang = 1 if k == "s2" else 0  # the second survey is in Chinese
+            assert header == [c[1 + lang] for c in SHEET_COLUMNS]
         assert (root / k / "tasks.csv").read_text(encoding="utf-8-sig").startswith("task_id,")
 
 
@@ -181,3 +185,23 @@ def test_the_flow_uses_the_surveys_checks(prefect_harness, tiny_world, tmp_path)
     per = summary["totals"]["per_category"]
     assert per.get("illegal_construction", {"count": 0})["count"] == 0
     assert per.get("illegal_billboard", {"count": 0})["count"] == 0
+
+
+def test_outlines_are_corners_not_pixel_staircases(two_surveys):
+    import geopandas as gpd
+
+    from pipeline.cases import read_register
+    from pipeline.outlines import vertex_count
+
+    root, _, _ = two_surveys
+    tasks = gpd.read_file(root / "s2" / "tasks.geojson").to_crs("EPSG:4549")
+    if len(tasks) == 0:
+        pytest.skip("the survey produced no tasks")
+    obs = read_register(root / "cases.gpkg", "EPSG:4549")["observations"]
+    raw = obs[obs.survey_id == "S2"].set_index("task_id")
+    before = sum(vertex_count(raw.at[t, "geometry"]) for t in tasks.task_id)
+    after = sum(vertex_count(g) for g in tasks.geometry)
+    assert before >= 5 * after, (before, after)
+    for t in tasks.itertuples():
+        assert t.geometry.geom_type in ("Polygon", "MultiPolygon")
+        assert t.geometry.area == pytest.approx(t.area_m2, rel=0.01)

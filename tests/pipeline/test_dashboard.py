@@ -3,6 +3,7 @@ import json
 import re
 
 import geopandas as gpd
+import html5lib
 from shapely.geometry import box
 
 from pipeline.cases import read_register, update_register
@@ -41,8 +42,20 @@ def test_dashboard_totals_match_the_register_and_page_is_offline(tmp_path):
     assert data["verified"]["demolished_m2"] == 0.0  # the shed is still there
     assert data["open"]["count"] == 1 and data["open"]["area_m2"] == 60.0
     assert data["by_month"]["2026-05"]["green_encroachment"] == 50.0
+    # trends across surveys, overdue cases, units apart
+    assert data["trend"]["dates"] == ["2026-03-01", "2026-05-01"]
+    assert data["trend"]["open_count"]["illegal_construction"] == [1, 1]
+    assert data["trend"]["open_count"]["green_encroachment"] == [1, 0]
+    assert data["boards_by_month"] == {"2026-05": 1}
+    assert [o["age_days"] for o in data["overdue"]] == [92]
+    assert data["period"]["from"] == "2026-03-01"
+    assert len(data["sites"]) == 3
     page = path.read_text(encoding="utf-8")
-    assert "领导驾驶舱" in page
-    assert not re.search(r"(src|href)=\"(https?:)?//", page), "no external resources"
-    assert "<script" not in page and "onerror=\"alert" not in page
-    assert page.count('class="site"') == 3
+    assert "领导驾驶舱" in page and "超期案件（超过30天未整改）" in page
+    dom = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(page)  # valid
+    for el in dom.iter():
+        for attr in ("src", "href"):
+            assert not re.match(r"(https?:)?//", el.get(attr, "")), "no external resources"
+        assert el.tag != "img" or "onerror" not in el.attrib, "registry text is escaped"
+    assert all(s.get("src") is None for s in dom.iter("script")), "scripts are inlined"
+    assert "onerror=\"alert" not in page

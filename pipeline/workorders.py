@@ -1,0 +1,221 @@
+"""Work orders for squads in the street: one self-contained page per squad.
+
+Each page works alone (forwarded over WeChat, opened from a phone's downloads, printed on
+A4): the imagery is embedded, every site is a card with its address-level location, links
+that open Amap (GCJ-02) and Baidu Maps (BD-09), a QR code of the navigation link for the
+printed sheet, before/after chips with scale bar, north arrow and capture date, and a result
+form whose saved file ``skypatrol import-results`` reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import cv2
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import segno
+from pyproj import CRS
+from rasterio.enums import Resampling
+from rasterio.windows import from_bounds
+from shapely.geometry.base import BaseGeometry
+
+from geodata.crs import gcj02_to_bd09
+from pipeline.render import data_uri, render
+
+#: Lengths a scale bar may show, metres.
+_SCALE_STEPS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 500)
+
+
+@dataclass(frozen=True)
+class Chip:
+    """A north-up crop of the imagery around a site, with its outline drawn."""
+
+    jpeg: bytes
+    width_px: int
+    height_px: int
+    m_per_px: float
+
+    @property
+    def uri(self) -> str:
+        """The chip as a ``data:`` URI."""
+        return data_uri(self.jpeg)
+
+    def scale_bar(self, share: float = 0.3) -> dict[str, float]:
+        """A round length near ``share`` of the chip's width, and its share of the width."""
+        width_m = self.width_px * self.m_per_px
+        length = max([s for s in _SCALE_STEPS if s <= width_m * share] or [_SCALE_STEPS[0]])
+        return {"m": length, "pct": round(100.0 * length / width_m, 2)}
+
+
+def chip(raster: str, geom: BaseGeometry, crs: CRS | str, margin_m: float = 8.0,
+         max_px: int = 640, line_px: int = 2) -> Chip | None:
+    """Crop ``raster`` around ``geom`` (outlined in red); None when the site is not imaged."""
+    try:
+        ds = rasterio.open(raster)
+    except rasterio.errors.RasterioIOError:
+        return None
+    with ds:
+        if ds.crs is None:
+            return None
+        g = gpd.GeoSeries([geom], crs=crs)
+        if CRS.from_user_input(ds.crs) != CRS.from_user_input(crs):
+            g = g.to_crs(ds.crs)
+        site = g.iloc[0]
+        x0, y0, x1, y1 = site.buffer(margin_m).bounds
+        L, B, R, T = ds.bounds
+        if not (L <= site.centroid.x <= R and B <= site.centroid.y <= T):
+            return None
+        x0, y0, x1, y1 = max(x0, L), max(y0, B), min(x1, R), min(y1, T)
+        win = from_bounds(x0, y0, x1, y1, ds.transform).round_offsets().round_lengths()
+        if win.width < 2 or win.height < 2:
+            return None
+        k = min(1.0, max_px / max(win.width, win.height))
+        shape_ = (max(2, int(win.height * k)), max(2, int(win.width * k)))
+        data = ds.read((1, 2, 3), window=win, out_shape=(3, *shape_),
+                       resampling=Resampling.average)
+        transform = ds.window_transform(win) * rasterio.Affine.scale(
+            win.width / shape_[1], win.height / shape_[0])
+    if not data.any():  # the site lies in the raster's no-data margin
+        return None
+    bgr = cv2.cvtColor(np.ascontiguousarray(np.moveaxis(data, 0, 2)), cv2.COLOR_RGB2BGR)
+    inv = ~transform
+    polys = [site] if site.geom_type == "Polygon" else list(getattr(site, "geoms", []))
+    for poly in polys:
+        if poly.geom_type != "Polygon":
+            continue
+        pts = np.array([inv * xy for xy in poly.exterior.coords], np.float64)
+        pts_i = np.round((pts - 0.5) * 16).astype(np.int32)
+        cv2.polylines(bgr, [pts_i], True, (0, 0, 255), line_px, cv2.LINE_AA, 4)
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        return None
+    return Chip(buf.tobytes(), shape_[1], shape_[0], abs(transform.a))
+
+
+def qr_svg(text: str) -> str:
+    """A QR code of ``text`` as an SVG document (segno), sized by its container."""
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind="svg", scale=4, border=2, xmldecl=False,
+                                     svgns=True, omitsize=True)
+    return out.getvalue().decode()
+
+
+def amap_navigation(lon_gcj: float, lat_gcj: float, name: str) -> str:
+    """A link that opens Amap's navigation to the site (the app where installed)."""
+    return "https://uri.amap.com/navigation?" + urlencode({
+        "to": f"{lon_gcj:.6f},{lat_gcj:.6f},{name}", "mode": "car", "policy": "1",
+        "src": "skypatrol", "coordinate": "gaode", "callnative": "1"}, quote_via=quote)
+
+
+def amap_marker(lon_gcj: float, lat_gcj: float, name: str) -> str:
+    """A link that shows the site in Amap (the app where installed)."""
+    return "https://uri.amap.com/marker?" + urlencode({
+        "position": f"{lon_gcj:.6f},{lat_gcj:.6f}", "name": name, "src": "skypatrol",
+        "coordinate": "gaode", "callnative": "1"}, quote_via=quote)
+
+
+def baidu_marker(lon_gcj: float, lat_gcj: float, name: str) -> str:
+    """A link that shows the site in Baidu Maps (BD-09 coordinates)."""
+    blon, blat = gcj02_to_bd09(lon_gcj, lat_gcj)
+    return "https://api.map.baidu.com/marker?" + urlencode({
+        "location": f"{blat:.6f},{blon:.6f}", "title": name, "content": name,
+        "coord_type": "bd09ll", "output": "html", "src": "skypatrol"}, quote_via=quote)
+
+
+def road_parcels(registry_path: Path | str) -> gpd.GeoDataFrame:
+    """The registry's road parcels (``land_use`` = road), for a site's nearest road."""
+    try:
+        parcels = gpd.read_file(registry_path, layer="parcels", engine="pyogrio")
+    except Exception:  # noqa: BLE001 - a site's road is a convenience, never a failure
+        return gpd.GeoDataFrame(geometry=[])
+    return parcels[parcels.land_use == "road"].reset_index(drop=True)
+
+
+def nearest_road(geom: BaseGeometry, roads: gpd.GeoDataFrame) -> tuple[str, float] | None:
+    """The nearest road parcel's name (or id) and its distance in metres."""
+    if len(roads) == 0:
+        return None
+    d = roads.geometry.distance(geom)
+    i = int(np.argmin(d.to_numpy()))
+    row = roads.iloc[i]
+    name = row.get("name") if "name" in roads.columns else None
+    label = str(name) if isinstance(name, str) and name else str(row["parcel_id"])
+    return label, float(d.iloc[i])
+
+
+def earlier_imagery(surveys: pd.DataFrame, survey_id: str, date: dt.date
+                    ) -> list[tuple[str, list[str]]]:
+    """``(date, rasters)`` of the register's surveys before ``date``, latest first."""
+    if len(surveys) == 0:
+        return []
+    s = surveys[(surveys.survey_id != survey_id) & (surveys.survey_date < date.isoformat())]
+    s = s.sort_values("survey_date", ascending=False)
+    return [(str(r.survey_date), [p for p in str(r.imagery).split(";") if p])
+            for r in s.itertuples() if isinstance(r.imagery, str)]
+
+
+def _before_chip(geom: BaseGeometry, crs: Any, earlier: Sequence[tuple[str, list[str]]]
+                 ) -> tuple[Chip, str] | None:
+    for date, paths in earlier:
+        for p in paths:
+            if Path(p).exists() and (c := chip(p, geom, crs)) is not None:
+                return c, date
+    return None
+
+
+def site_cards(tasks: gpd.GeoDataFrame, rasters: dict[str, str], survey_date: str,
+               roads: gpd.GeoDataFrame, earlier: Sequence[tuple[str, list[str]]],
+               lang: str) -> list[dict[str, Any]]:
+    """Everything a work order shows of each site, in the order given."""
+    from pipeline.i18n import t
+
+    cards = []
+    for stop, r in enumerate(tasks.itertuples(), start=1):
+        raster = rasters.get(str(r.task_id))
+        after = chip(raster, r.geometry, tasks.crs) if raster else None
+        snippet = chip(raster, r.geometry, tasks.crs, margin_m=45.0, max_px=480, line_px=3) \
+            if raster else None
+        before = _before_chip(r.geometry, tasks.crs, earlier)
+        road = nearest_road(r.geometry, roads)
+        name = f"{r.task_id} {t(str(r.category), lang)}"
+        nav = amap_navigation(r.lon_gcj02, r.lat_gcj02, name)
+        cards.append({
+            "stop": stop, "task_id": str(r.task_id), "priority": int(r.priority),
+            "priority_reason": str(getattr(r, "priority_reason", "") or ""),
+            "category": str(r.category), "object_class": str(r.object_class),
+            "status": str(r.status), "area_m2": float(r.area_m2),
+            "first_seen": str(r.first_seen), "district": str(r.district or ""),
+            "parcel_id": "" if r.parcel_id is None or (isinstance(r.parcel_id, float)
+                                                     and math.isnan(r.parcel_id))
+            else str(r.parcel_id),
+            "road": road[0] if road else "", "road_m": round(road[1]) if road else None,
+            "lat": float(r.lat), "lon": float(r.lon),
+            "lat_gcj02": float(r.lat_gcj02), "lon_gcj02": float(r.lon_gcj02),
+            "nav": nav, "amap": amap_marker(r.lon_gcj02, r.lat_gcj02, name),
+            "baidu": baidu_marker(r.lon_gcj02, r.lat_gcj02, name),
+            "qr": qr_svg(nav),
+            "after": after, "after_date": survey_date,
+            "before": before[0] if before else None, "before_date": before[1] if before else "",
+            "snippet": snippet,
+        })
+    return cards
+
+
+def render_work_order(squad: str, cards: list[dict[str, Any]], summary: dict[str, Any],
+                      lang: str) -> str:
+    """The work order page of one squad."""
+    from pipeline.results_sheet import FORM_RESULTS
+
+    return render("work_order.html.j2", lang, squad=squad, cards=cards,
+                  survey_id=summary["survey_id"], survey_date=summary["survey_date"],
+                  results=FORM_RESULTS)
