@@ -8,7 +8,7 @@ export YOLO_OFFLINE := true
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 export MPLBACKEND := Agg
 
-.PHONY: install demo test lint typecheck bench clean browser screenshots
+.PHONY: install demo test lint typecheck bench clean browser system-packages screenshots
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,16 +29,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Debian's Chromium and CJK fonts for the page tests (they skip, saying why, without them).
-browser:
-	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || \
+# Debian's Chromium and CJK fonts for the page tests, and PyQGIS to open the QGIS project
+# (those tests skip, saying why, without them).
+system-packages:
+	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . && \
+	  /usr/bin/python3 -c "import qgis.core" 2>/dev/null || \
 	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	     chromium fonts-noto-cjk >/dev/null) || echo "warning: could not install chromium"; }
+	     --no-install-recommends chromium fonts-noto-cjk python3-qgis qgis-providers \
+	     >/dev/null) || echo "warning: could not install chromium / python3-qgis"; }
 
-test: $(STAMP) lint typecheck browser
+browser: system-packages
+
+test: $(STAMP) lint typecheck system-packages
 	$(BIN)/python -m pytest -q
 
-screenshots: $(STAMP) browser
+screenshots: $(STAMP) system-packages
 	test -f demo-output/dashboard/dashboard.html || $(BIN)/skypatrol demo --out demo-output
 	$(BIN)/python -m pipeline.screenshots demo-output docs/screenshots
 

@@ -15,16 +15,17 @@ from pipeline.dashboard import write_dashboard
 
 @task(cache_policy=NO_CACHE)
 def dashboard_task(cases: str, out: str, lang: str, date_from: dt.date | None,
-                   date_to: dt.date | None) -> str:
+                   date_to: dt.date | None, deadline_days: int = 30) -> str:
     """Write dashboard.html and dashboard.json."""
-    return str(write_dashboard(cases, out, lang, date_from, date_to))
+    return str(write_dashboard(cases, out, lang, date_from, date_to,
+                               deadline_days=deadline_days))
 
 
 @flow(name="report", log_prints=True)
 def report_flow(cases: str, out: str, lang: str = "en", date_from: dt.date | None = None,
-                date_to: dt.date | None = None) -> str:
-    """Leadership totals over every survey in the register."""
-    path = dashboard_task(cases, out, lang, date_from, date_to)
+                date_to: dt.date | None = None, deadline_days: int = 30) -> str:
+    """Leadership totals over every survey in the register (overdue after ``deadline_days``)."""
+    path = dashboard_task(cases, out, lang, date_from, date_to, deadline_days)
     data = json.loads((Path(out) / "dashboard.json").read_text())
     v, o = data["verified"], data["open"]
     create_markdown_artifact(key="leadership-totals", markdown="\n".join([
@@ -34,5 +35,6 @@ def report_flow(cases: str, out: str, lang: str = "en", date_from: dt.date | Non
         f"| green space restored | {v['regreened_m2']:.0f} m² |",
         f"| billboards removed | {v['billboards_removed']} |",
         f"| open cases | {o['count']} ({o['area_m2']:.0f} m²) |",
+        f"| overdue (open > {deadline_days} days) | {len(data['overdue'])} |",
     ]))
     return path

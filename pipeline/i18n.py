@@ -82,6 +82,7 @@ _STRINGS: dict[str, dict[str, str]] = {
     "permits": {"en": "Permitted structures", "zh": "合法建筑（许可）"},
     "detections": {"en": "Detections", "zh": "检测结果"},
     "resolved_layer": {"en": "Resolved", "zh": "已消除"},
+    "open_nearby": {"en": "{n} open case(s) within {m} m", "zh": "{m}米内另有{n}处待整改"},
     "demo_done": {"en": "Demo finished. Report: {report}", "zh": "演示完成。报告：{report}"},
 }
 

@@ -316,7 +316,10 @@ def write_kml(out: Path, tasks: gpd.GeoDataFrame, lang: str) -> tuple[Path, Path
                     img = str(rec["evidence"])
                     if kind == "kmz" and (out / img).exists():
                         img = kml.addfile(str(out / img))
-                    balloon = render("kml_balloon.html.j2", lang, r=rec, image=img)
+                    # the balloon is HTML (escaped by its template; simplekml escapes it for
+                    # XML); characters XML cannot hold are removed
+                    balloon = _CONTROL.sub("", render("kml_balloon.html.j2", lang, r=rec,
+                                                      image=img))
                     label = f"{rec['task_id']} · {t(cat, lang)} · {rec['area_m2']:.0f} m²"
                     pt = fcat.newpoint(name=kml_text(label),
                                        coords=[(rec["lon"], rec["lat"])])

@@ -31,6 +31,11 @@ def inline_script(name: str) -> Markup:
     return Markup(static_text(name).replace("</", "<\\/"))
 
 
+def inline_style(name: str) -> Markup:
+    """A vendored stylesheet for a ``<style>`` element (not HTML-escaped: CSS uses ``>``)."""
+    return Markup(static_text(name).replace("</", "<\\/"))
+
+
 def json_script(value: Any) -> Markup:
     """Data for a ``<script>`` element: JSON with ``<``, ``>`` and ``&`` escaped."""
     text = json.dumps(value, ensure_ascii=False, default=str)
@@ -48,7 +53,7 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("pipeline", "templates"),
                       autoescape=select_autoescape(["html", "j2"], default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(inline_script=inline_script, static_text=static_text,
+    env.globals.update(inline_script=inline_script, inline_style=inline_style,
                        json_script=json_script)
     return env
 

@@ -13,6 +13,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
+#: The README's pictures: (page, width label, full page or the first screen only).
+SHOTS = [("work-order", "phone", False), ("work-order", "desktop", False),
+         ("dashboard-zh", "desktop", True), ("dashboard", "phone", True)]
 
 
 def chromium_path() -> str | None:
@@ -21,33 +24,40 @@ def chromium_path() -> str | None:
 
 
 def screenshots(pages: dict[str, Path], dest: Path) -> list[Path]:
-    """Full-page PNGs of each page at each width."""
+    """PNGs of the pages, as ``SHOTS`` lists them (a phone screen is 390 x 1400 px)."""
     from playwright.sync_api import sync_playwright
 
     exe = chromium_path()
     if exe is None:
-        raise RuntimeError("chromium is not installed (make browser installs it)")
+        raise RuntimeError("chromium is not installed (make system-packages installs it)")
     dest.mkdir(parents=True, exist_ok=True)
     out = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        for name, page_path in pages.items():
-            for label, (w, h) in WIDTHS.items():
-                page = browser.new_page(viewport={"width": w, "height": h})
-                page.goto(page_path.resolve().as_uri())
-                shot = dest / f"{name}-{label}.png"
-                page.screenshot(path=str(shot), full_page=True)
-                page.close()
-                out.append(shot)
+        for name, label, full in SHOTS:
+            if name not in pages:
+                continue
+            w, h = WIDTHS[label]
+            page = browser.new_page(viewport={"width": w, "height": 1400 if not full else h})
+            page.goto(pages[name].resolve().as_uri())
+            page.wait_for_load_state("load")
+            page.wait_for_timeout(800)  # charts animate in
+            shot = dest / f"{name}-{label}.png"
+            page.screenshot(path=str(shot), full_page=full)
+            page.close()
+            out.append(shot)
         browser.close()
     return out
 
 
 def main() -> None:
-    """Screenshot the demo's dashboard and first work order."""
+    """Screenshot the demo's first work order and its dashboard (English and Chinese)."""
+    from pipeline.dashboard import write_dashboard
+
     demo, dest = Path(sys.argv[1]), Path(sys.argv[2])
     orders = sorted((demo / "survey2" / "squads").glob("*.html"))
-    pages = {"dashboard": demo / "dashboard" / "dashboard.html"}
+    pages = {"dashboard": demo / "dashboard" / "dashboard.html",
+             "dashboard-zh": write_dashboard(demo / "cases.gpkg", demo / "dashboard-zh", "zh")}
     if orders:
         pages["work-order"] = orders[0]
     for p in screenshots(pages, dest):

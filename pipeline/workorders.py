@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +174,19 @@ def _before_chip(geom: BaseGeometry, crs: Any, earlier: Sequence[tuple[str, list
     return None
 
 
+_NEAR = re.compile(r"(\d+) open case\(s\) within (\d+) m")
+
+
+def priority_reason(category: str, area_m2: float, status: str, reason: str, lang: str) -> str:
+    """The register's priority reason in the page's language."""
+    from pipeline.i18n import t
+
+    m = _NEAR.search(reason or "")
+    near = t("open_nearby", lang).format(n=m[1], m=m[2]) if m else ""
+    return "; ".join(x for x in (t(category, lang), f"{area_m2:.0f} m²", t(status, lang), near)
+                     if x)
+
+
 def site_cards(tasks: gpd.GeoDataFrame, rasters: dict[str, str], survey_date: str,
                roads: gpd.GeoDataFrame, earlier: Sequence[tuple[str, list[str]]],
                lang: str) -> list[dict[str, Any]]:
@@ -191,7 +205,9 @@ def site_cards(tasks: gpd.GeoDataFrame, rasters: dict[str, str], survey_date: st
         nav = amap_navigation(r.lon_gcj02, r.lat_gcj02, name)
         cards.append({
             "stop": stop, "task_id": str(r.task_id), "priority": int(r.priority),
-            "priority_reason": str(getattr(r, "priority_reason", "") or ""),
+            "priority_reason": priority_reason(str(r.category), float(r.area_m2), str(r.status),
+                                               str(getattr(r, "priority_reason", "") or ""),
+                                               lang),
             "category": str(r.category), "object_class": str(r.object_class),
             "status": str(r.status), "area_m2": float(r.area_m2),
             "first_seen": str(r.first_seen), "district": str(r.district or ""),

@@ -434,8 +434,10 @@ def evaluate(model: Path | None, seeds: str, gsds: str, size_m: float, runtime: 
 @click.option("--from", "date_from", help="First day of the period (YYYY-MM-DD).")
 @click.option("--to", "date_to", help="Last day of the period (YYYY-MM-DD) [default: today].")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--deadline-days", default=30, show_default=True, type=click.IntRange(min=0),
+              help="An open case older than this is overdue.")
 def report(cases: Path, out: Path, date_from: str | None, date_to: str | None,
-           lang: str) -> None:
+           lang: str, deadline_days: int) -> None:
     """Leadership totals and dashboard over all surveys in the case register."""
 
     def body() -> None:
@@ -444,7 +446,7 @@ def report(cases: Path, out: Path, date_from: str | None, date_to: str | None,
         if not cases.exists():
             raise InputError(f"{cases}: case register not found (run `skypatrol detect` first)")
         path = report_flow(str(cases), str(out), lang, _parse_date(date_from),
-                           _parse_date(date_to))
+                           _parse_date(date_to), deadline_days)
         click.echo(f"dashboard: {Path(path).resolve()}")
 
     _run(body)

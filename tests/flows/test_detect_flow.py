@@ -205,3 +205,17 @@ def test_outlines_are_corners_not_pixel_staircases(two_surveys):
     for t in tasks.itertuples():
         assert t.geometry.geom_type in ("Polygon", "MultiPolygon")
         assert t.geometry.area == pytest.approx(t.area_m2, rel=0.01)
+
+
+def test_pages_are_valid_html_and_chinese_throughout(two_surveys):
+    import html5lib
+
+    root, _, _ = two_surveys
+    parser = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False)
+    for k in ("s1", "s2"):
+        for page in [root / k / "report.html", *sorted((root / k / "squads").glob("*.html"))]:
+            dom = parser.parse(page.read_text(encoding="utf-8"))  # raises on a parse error
+            assert dom.find(".//meta[@name='viewport']") is not None, page
+    zh = (root / "s2" / "report.html").read_text(encoding="utf-8")
+    for english in ("first seen", "resolved<", ">None<"):
+        assert english not in zh

@@ -199,10 +199,13 @@ def test_spreadsheet_formulas_in_fields_are_shown_as_text(tmp_path):
                source="o.tif", source_sha256="0" * 64, priority_reason="r")
     tasks = gpd.GeoDataFrame([row], geometry=[box(X, Y, X + 3, Y + 4)], crs=CRS)
     write_task_files(tmp_path, tasks, "zh")
-    ws = load_workbook(tmp_path / "tasks.xlsx").active
-    values = [c.value for c in next(ws.iter_rows(min_row=2, max_row=2))]
-    assert "'=1+2" in values and "'@SUM(A1)" in values and "'+cmd" in values
-    assert all(c.data_type != "f" for c in next(ws.iter_rows(min_row=2, max_row=2)))
+    wb = load_workbook(tmp_path / "tasks.xlsx")
+    for ws in wb.worksheets:  # the summary (squad names) and the squad's sheet
+        values = [c.value for c in next(ws.iter_rows(min_row=2, max_row=2))]
+        assert "'+cmd" in values or ws.title != wb.sheetnames[0]
+        assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
+    values = [c.value for c in next(wb.worksheets[1].iter_rows(min_row=2, max_row=2))]
+    assert "'=1+2" in values and "'@SUM(A1)" in values
     assert "'=1+2" in (tmp_path / "tasks.csv").read_text(encoding="utf-8-sig")
 
 

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import re
 
 import cv2
 import geopandas as gpd
@@ -199,7 +200,11 @@ def test_hostile_ids_make_safe_kml_and_distinct_work_orders(tmp_path):
     paths = write_task_files(tmp_path, tasks, "en")
     doc = xml.dom.minidom.parse(str(paths["kml"]))  # valid XML despite CDATA and controls
     texts = [d.firstChild.data for d in doc.getElementsByTagName("description")]
-    assert "<img" not in texts[0] and "&lt;img" in texts[0]  # shown as text, never run
+    # the balloon's HTML has one image, the evidence; the parcel's markup is shown as text
+    everything = "".join(texts)
+    assert set(re.findall(r"<img[^>]*>", everything)) == {
+        f'<img src="evidence/{t}.jpg" width="400" alt="Evidence {t}">' for t in ("T1", "T2")}
+    assert "&lt;img src=x" in everything and "\x01" not in everything
     names = squad_file_names(["a/b", "a-b", "c"])
     assert len(set(names.values())) == 3 and names["c"] == "c"
 

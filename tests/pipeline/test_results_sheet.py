@@ -67,3 +67,95 @@ def test_two_sheets_with_one_bad_row_record_nothing(tmp_path):
     assert reg.read_bytes() == before
     assert import_squad_results(reg, [good]) == 1
     assert len(read_register(reg, CRS)["squad_results"]) == 1
+
+
+def _survey(reg, squads=("Huishan-1", "Xinwu/2")):
+    from pipeline.outputs import enrich_tasks
+
+    n = len(squads) * 2
+    v = gpd.GeoDataFrame(
+        {"category": ["illegal_construction", "green_encroachment"] * len(squads),
+         "object_class": ["shed", "cleared_ground"] * len(squads),
+         "area_m2": [20.0] * n, "confidence": [0.9] * n, "parcel_id": ["P1"] * n,
+         "district": ["D"] * n, "squad": [s for s in squads for _ in (0, 1)],
+         "source": ["o.tif"] * n},
+        geometry=[box(X + 20 * i, Y, X + 20 * i + 5, Y + 4) for i in range(n)], crs=CRS)
+    u = update_register(reg, "S1", dt.date(2026, 3, 1), box(X - 50, Y - 50, X + 200, Y + 50), v)
+    return enrich_tasks(u.tasks, {"o.tif": None})
+
+
+@pytest.mark.parametrize("lang, words", [("en", ("Rectified", "Disputed", "Not found")),
+                                         ("zh", ("已整改", "有异议", "现场未发现"))])
+def test_the_squads_workbook_round_trips_in_both_languages(tmp_path, lang, words):
+    from openpyxl import load_workbook
+
+    from pipeline.outputs import write_workbook
+
+    reg = tmp_path / "cases.gpkg"
+    tasks = _survey(reg)
+    path = write_workbook(tmp_path / "tasks.xlsx", tasks, lang)
+    wb = load_workbook(path)
+    assert wb.sheetnames[0] == ("汇总" if lang == "zh" else "Summary")
+    assert wb.sheetnames[1:] == ["Huishan-1", "Xinwu-2"]
+    for ws in wb.worksheets[1:]:
+        header = [c.value for c in ws[1]]
+        assert header[0] == ("任务编号" if lang == "zh" else "Task ID")
+        assert ws.auto_filter.ref and ws.freeze_panes == "B2"
+        col = {h: i + 1 for i, h in enumerate(header)}
+        first = ws.cell(2, col["首次发现" if lang == "zh" else "First seen"])
+        assert isinstance(first.value, dt.datetime) and first.number_format == "yyyy-mm-dd"
+        assert ws.column_dimensions["A"].width >= 12
+        lists = [dv for dv in ws.data_validations.dataValidation if dv.type == "list"]
+        assert lists and all(w in lists[0].formula1 for w in words)
+        ev = ws.cell(2, col["取证图" if lang == "zh" else "Evidence"])
+        assert ev.hyperlink.target.startswith("evidence/")
+        nav = ws.cell(2, col["导航" if lang == "zh" else "Navigate"])
+        assert "callnative=1" in nav.hyperlink.target
+    # the squads fill in their sheets, in the sheet's own words, and send the file back
+    ids = {}
+    for ws, (result, note) in zip(wb.worksheets[1:], [(words[0], "gone"), (words[1], "permit")]):
+        header = [c.value for c in ws[1]]
+        r_col = header.index("处理结果" if lang == "zh" else "Result") + 1
+        ws.cell(2, r_col, result)
+        ws.cell(2, r_col + 1, dt.date(2026, 3, 20))  # a real date, as a spreadsheet stores it
+        ws.cell(2, r_col + 2, note)
+        ids[ws.title] = ws.cell(2, 1).value
+    wb.save(tmp_path / "back.xlsx")
+    assert import_squad_results(reg, tmp_path / "back.xlsx") == 2
+    cases = read_register(reg, CRS)["cases"].set_index("task_id")
+    assert cases.at[ids["Huishan-1"], "squad_result"] == "rectified"
+    assert cases.at[ids["Xinwu-2"], "squad_result"] == "disputed"
+    assert cases.at[ids["Xinwu-2"], "squad_result_date"] == "2026-03-20"
+    # a bad row is named by its sheet and row number, and nothing is recorded
+    ws = wb.worksheets[2]
+    r_col = [c.value for c in ws[1]].index("处理结果" if lang == "zh" else "Result") + 1
+    ws.cell(3, r_col, "maybe")
+    wb.save(tmp_path / "bad.xlsx")
+    with pytest.raises(InputError, match=r"sheet 'Xinwu-2': row 3: result 'maybe'"):
+        import_squad_results(reg, tmp_path / "bad.xlsx")
+
+
+def test_the_work_orders_results_file_is_checked_entry_by_entry(tmp_path):
+    import base64
+    import json
+
+    reg = tmp_path / "cases.gpkg"
+    tasks = _survey(reg)
+    jpeg = base64.b64encode(b"\xff\xd8\xff\xe0fake").decode()
+    doc = {"format": "skypatrol-results/1", "survey_id": "S1", "squad": "Huishan-1",
+           "results": [{"task_id": tasks.task_id[0], "result": "not_found",
+                        "result_date": "2026-03-21", "result_note": "", "photo": None},
+                       {"task_id": tasks.task_id[1], "result": "rectified",
+                        "result_date": "2026-03-21", "result_note": "",
+                        "photo": "data:image/jpeg;base64," + jpeg}]}
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    assert import_squad_results(reg, tmp_path / "r.json") == 2
+    assert (tmp_path / "cases-photos" / f"{tasks.task_id[1]}-2026-03-21.jpg").exists()
+    doc["results"][0]["result"] = "whatever"
+    doc["results"][1]["photo"] = "data:text/html;base64,PGI+"
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    rows, problems = read_results(tmp_path / "bad.json", TODAY)
+    assert rows == [] and len(problems) == 2
+    assert "entry 1: result 'whatever'" in problems[0] and "entry 2: photo" in problems[1]
+    (tmp_path / "other.json").write_text('{"results": 3}')
+    assert "not a results file" in read_results(tmp_path / "other.json", TODAY)[1][0]
