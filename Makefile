@@ -29,14 +29,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Debian's Chromium and CJK fonts for the page tests, and PyQGIS to open the QGIS project
-# (those tests skip, saying why, without them).
+# Debian's Chromium and CJK fonts for the page tests, PyQGIS to open the QGIS project, and
+# PostgreSQL + PostGIS for the shared register's tests (those tests skip, saying why, without).
+SYSTEM_PACKAGES := chromium fonts-noto-cjk python3-qgis qgis-providers postgresql-15 \
+	postgresql-15-postgis-3
 system-packages:
 	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . && \
-	  /usr/bin/python3 -c "import qgis.core" 2>/dev/null || \
+	  /usr/bin/python3 -c "import qgis.core" 2>/dev/null && \
+	  ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || \
 	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	     --no-install-recommends chromium fonts-noto-cjk python3-qgis qgis-providers \
-	     >/dev/null) || echo "warning: could not install chromium / python3-qgis"; }
+	     --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null) || \
+	     echo "warning: could not install $(SYSTEM_PACKAGES)"; }
 
 browser: system-packages
 

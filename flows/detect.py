@@ -21,6 +21,7 @@ from models.runtime import Detector
 from pipeline import survey as sv
 from pipeline.checks_config import load_checks
 from pipeline.ingest import IngestConfig, Ingested, IngestReport, check_skip_policy
+from pipeline.register_pg import is_database
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -89,7 +90,8 @@ def detect_flow(
     """
     spec = sv.SurveySpec(
         inputs=tuple(inputs), registry=Path(registry), out=Path(out),
-        cases=Path(cases) if cases else None, survey_id=survey_id, survey_date=survey_date,
+        cases=(cases if is_database(cases) else Path(cases)) if cases else None,
+        survey_id=survey_id, survey_date=survey_date,
         model=Path(model) if model else None, lang=lang,
     )
     report_to: list[IngestReport] = []

@@ -29,6 +29,11 @@ from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
 from geodata.errors import InputError
+from pipeline import register_pg
+from pipeline.register_pg import is_database
+
+#: A case register: a GeoPackage path, or a ``postgresql://`` URL (:mod:`pipeline.register_pg`).
+Register = Path | str
 
 OBS_COLUMNS = ["task_id", "survey_id", "survey_date", "category", "object_class", "area_m2",
                "confidence", "parcel_id", "district", "squad", "source"]
@@ -101,6 +106,9 @@ def check_register(path: Path | str) -> None:
         InputError: unreadable, or holding layers that are not the register's.
 
     """
+    if is_database(path):
+        register_pg.check(str(path))
+        return
     p = Path(path)
     if not p.exists():
         return  # a new register: made with its folder on the first write
@@ -143,6 +151,10 @@ def register_lock(path: Path | str, holder: str, wait_s: float = LOCK_WAIT_S,
         InputError: the register stayed locked for ``wait_s`` seconds.
 
     """
+    if is_database(path):
+        with register_pg.lock(str(path), holder, wait_s, notify):
+            yield
+        return
     p = Path(path).resolve()
     p.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(p) + ".lock")
@@ -168,6 +180,8 @@ def register_lock(path: Path | str, holder: str, wait_s: float = LOCK_WAIT_S,
 
 def read_register(path: Path | str, crs: CRS | str) -> dict[str, gpd.GeoDataFrame]:
     """The register's layers (empty frames for a new register)."""
+    if is_database(path):
+        return register_pg.read(str(path), crs)
     check_register(path)
     p, c = Path(path), CRS.from_user_input(crs)
     return {
@@ -264,12 +278,17 @@ def _gone_between(geom: BaseGeometry, start: str, end: str, surveys: gpd.GeoData
                for cov in between.geometry)
 
 
-def _write_atomic(path: Path, layers: dict[str, Any]) -> None:
+def _write_atomic(path: Register, layers: dict[str, Any]) -> None:
     """Write all layers to a temporary file, then replace the register with it.
 
     A symlinked register is written through its link (the shared target is updated, the
-    link stays), and the file keeps its permission bits.
+    link stays), and the file keeps its permission bits. A database register is replaced
+    in one transaction.
     """
+    if is_database(path):
+        register_pg.write(str(path), layers)
+        return
+    path = Path(path)
     target = path.resolve()
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp.gpkg")
     tmp.unlink(missing_ok=True)
@@ -338,11 +357,12 @@ def update_register(
     read-modify-write holds the register's lock: concurrent surveys wait, nothing is lost.
     """
     with register_lock(path, f"survey {survey_id}", notify=log.warning):
-        return _update_register(Path(path), survey_id, survey_date, coverage, violations,
+        ref = path if is_database(path) else Path(path)
+        return _update_register(ref, survey_id, survey_date, coverage, violations,
                                 n_inputs, cfg or MatchConfig(), imagery, before_commit)
 
 
-def _update_register(p: Path, survey_id: str, survey_date: dt.date, coverage: BaseGeometry,
+def _update_register(p: Register, survey_id: str, survey_date: dt.date, coverage: BaseGeometry,
                      violations: gpd.GeoDataFrame, n_inputs: int, cfg: MatchConfig,
                      imagery: Sequence[str],
                      before_commit: Callable[[CaseUpdate], Any] | None) -> CaseUpdate:
@@ -439,8 +459,8 @@ def import_squad_results(path: Path | str, sheets: Path | str | Sequence[Path | 
     """
     from pipeline.results_sheet import read_results
 
-    p = Path(path)
-    if not p.exists():
+    p: Register = path if is_database(path) else Path(path)
+    if isinstance(p, Path) and not p.exists():
         raise InputError(f"{p}: case register not found")
     check_register(p)
     paths = [Path(sheets)] if isinstance(sheets, str | Path) else [Path(s) for s in sheets]
@@ -449,7 +469,7 @@ def import_squad_results(path: Path | str, sheets: Path | str | Sequence[Path | 
         found, bad = read_results(s)
         rows += found
         problems += bad
-    crs = gpd.read_file(p, layer="cases", rows=1).crs
+    crs = register_crs(p) or "EPSG:4326"  # an empty register has no cases to match
     with register_lock(p, f"import of {', '.join(s.name for s in paths)}", notify=log.warning):
         reg = read_register(p, crs)
         known = set(reg["cases"].task_id)
@@ -461,7 +481,41 @@ def import_squad_results(path: Path | str, sheets: Path | str | Sequence[Path | 
         return _record_results(p, reg, rows, crs, cfg or MatchConfig())
 
 
-def _record_results(p: Path, reg: dict[str, Any], rows: Sequence[Any], crs: Any,
+def copy_register(source: Register, target: Register) -> dict[str, int]:
+    """Copy every layer of a register into another (an empty one); returns row counts.
+
+    Raises:
+        InputError: the source is missing or empty, or the target already holds surveys.
+
+    """
+    src: Register = source if is_database(source) else Path(source)
+    dst: Register = target if is_database(target) else Path(target)
+    if isinstance(src, Path) and not src.exists():
+        raise InputError(f"{src}: case register not found")
+    crs = register_crs(src)
+    if crs is None:
+        raise InputError(f"{source}: the register holds no cases to copy")
+    layers = read_register(src, crs)
+    with register_lock(dst, f"copy from {src}", notify=log.warning):
+        check_register(dst)
+        if len(read_register(dst, crs)["surveys"]):
+            raise InputError(f"{target}: already holds surveys; copy into an empty register")
+        _write_atomic(dst, layers)
+    return {k: len(v) for k, v in layers.items()}
+
+
+def register_crs(path: Register) -> CRS | None:
+    """The CRS the register's geometries are kept in (None for an empty register)."""
+    if is_database(path):
+        return register_pg.stored_crs(str(path))
+    p = Path(path)
+    if not p.exists() or "cases" not in {n for n, _ in pyogrio.list_layers(p)}:
+        return None
+    crs = gpd.read_file(p, layer="cases", rows=1).crs
+    return CRS.from_user_input(crs) if crs is not None else None
+
+
+def _record_results(p: Register, reg: dict[str, Any], rows: Sequence[Any], crs: Any,
                     cfg: MatchConfig) -> int:
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     old = reg["squad_results"]
@@ -481,11 +535,13 @@ def _record_results(p: Path, reg: dict[str, Any], rows: Sequence[Any], crs: Any,
         latest[r.task_id] = (r.result, date, r.note)
         photo = None
         if getattr(r, "photo", None):  # kept beside the register, named by task and date
-            folder = p.with_name(p.stem + "-photos")
+            folder = p.with_name(p.stem + "-photos") if isinstance(p, Path) \
+                else Path(r.source).parent / "photos"
             folder.mkdir(exist_ok=True)
             target = folder / f"{r.task_id}-{date}.jpg"
             target.write_bytes(r.photo)
-            photo = str(target.relative_to(p.parent))
+            photo = str(target.relative_to(p.parent)) if isinstance(p, Path) \
+                else str(target.resolve())
         new.append({"task_id": r.task_id, "result": r.result, "result_date": date,
                     "note": r.note, "imported_at": now, "source": r.source, "photo": photo})
     if not new:

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
 from pyproj import CRS
 from rasterio.enums import Resampling
 
-from pipeline.cases import read_register
+from pipeline.cases import read_register, register_crs
 from pipeline.i18n import t
 from pipeline.render import render
 
@@ -234,9 +233,7 @@ def write_dashboard(cases_path: Path | str, out: Path | str, lang: str = "en",
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if crs is None:
-        probe = gpd.read_file(cases_path, layer="cases", rows=1) if Path(cases_path).exists() \
-            else None
-        crs = probe.crs if probe is not None and probe.crs is not None else "EPSG:4549"
+        crs = register_crs(cases_path) or "EPSG:4549"
     data = dashboard_data(cases_path, crs, date_from, date_to, deadline_days)
     (out_dir / "dashboard.json").write_text(json.dumps(data, ensure_ascii=False, indent=2))
     labels = {k: tr(k, lang) for k in (*_DASH_STRINGS, "none", "task", "category", "area",

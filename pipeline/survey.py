@@ -102,7 +102,7 @@ class SurveySpec:
     inputs: tuple[str, ...]
     registry: Path
     out: Path
-    cases: Path | None = None
+    cases: Path | str | None = None
     survey_id: str | None = None
     survey_date: dt.date | None = None
     model: Path | None = None
@@ -112,8 +112,8 @@ class SurveySpec:
     match: MatchConfig = field(default_factory=MatchConfig)
 
     @property
-    def cases_path(self) -> Path:
-        """Where the case register lives."""
+    def cases_path(self) -> Path | str:
+        """Where the case register lives (a GeoPackage, or a ``postgresql://`` URL)."""
         return self.cases or (self.out.parent / "cases.gpkg")
 
     @property

@@ -177,6 +177,26 @@ def _hold_out(spec: str) -> Any:
     return HoldOut(name, *vals)
 
 
+class RegisterParam(click.ParamType):
+    """``--cases``: a GeoPackage path, or a ``postgresql://`` URL of a shared register."""
+
+    name = "CASES"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Path | str:
+        """The URL as given; a path as a Path (a folder is refused)."""
+        from pipeline.register_pg import is_database
+
+        if isinstance(value, Path) or not is_database(value):
+            path = Path(value)
+            if path.is_dir():
+                self.fail(f"{path}: is a folder; give the register's .gpkg file", param, ctx)
+            return path
+        return str(value)
+
+
+CASES = RegisterParam()
+
+
 def _parse_date(value: str | None) -> dt.date | None:
     if value is None:
         return None
@@ -192,8 +212,9 @@ def _parse_date(value: str | None) -> dt.date | None:
               help="Parcel registry GeoPackage (the contract's four layers).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder for tasks, reports, evidence and summary.")
-@click.option("--cases", "cases", type=click.Path(dir_okay=False, path_type=Path),
-              help="Case register GeoPackage kept across surveys "
+@click.option("--cases", "cases", type=CASES,
+              help="Case register kept across surveys: a GeoPackage, or postgresql://... "
+                   "for a shared PostGIS register "
                    "[default: cases.gpkg beside OUT, i.e. OUT/../cases.gpkg].")
 @click.option("--survey-id", help="Name of this survey [default: date + hash of the inputs].")
 @click.option("--date", "date_s", help="Flight date YYYY-MM-DD [default: today].")
@@ -212,7 +233,7 @@ def _parse_date(value: str | None) -> dt.date | None:
 @click.option("--config", "checks", type=click.Path(path_type=Path),
               help="CHECKS.toml: tolerances of the registry diff ([diff]), the image-quality "
                    "gate ([quality]) and ingest ([ingest]); see docs/diff-rules.md.")
-def detect(imagery: tuple[str, ...], registry: Path, out: Path, cases: Path | None,
+def detect(imagery: tuple[str, ...], registry: Path, out: Path, cases: Path | str | None,
            survey_id: str | None, date_s: str | None, model: Path | None, lang: str,
            max_skip_ratio: float, flight_height: float | None, dem: Path | None,
            checks: Path | None) -> None:
@@ -237,7 +258,7 @@ def detect(imagery: tuple[str, ...], registry: Path, out: Path, cases: Path | No
     _run(body)
 
 
-def _detect(imagery: list[str], registry: Path, out: Path, cases: Path | None,
+def _detect(imagery: list[str], registry: Path, out: Path, cases: Path | str | None,
             survey_id: str | None, date: dt.date | None, model: Path | None, lang: str,
             max_skip_ratio: float = 0.5, flight_height: float | None = None,
             dem: Path | None = None, checks: Path | None = None) -> dict[str, Any]:
@@ -427,8 +448,9 @@ def evaluate(model: Path | None, seeds: str, gsds: str, size_m: float, runtime: 
 
 
 @cli.command()
-@click.option("--cases", "cases", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Case register GeoPackage written by `skypatrol detect`.")
+@click.option("--cases", "cases", required=True, type=CASES,
+              help="Case register written by `skypatrol detect` (GeoPackage or "
+                   "postgresql://...).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for dashboard.html and dashboard.json.")
 @click.option("--from", "date_from", help="First day of the period (YYYY-MM-DD).")
@@ -436,14 +458,14 @@ def evaluate(model: Path | None, seeds: str, gsds: str, size_m: float, runtime: 
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
 @click.option("--deadline-days", default=30, show_default=True, type=click.IntRange(min=0),
               help="An open case older than this is overdue.")
-def report(cases: Path, out: Path, date_from: str | None, date_to: str | None,
+def report(cases: Path | str, out: Path, date_from: str | None, date_to: str | None,
            lang: str, deadline_days: int) -> None:
     """Leadership totals and dashboard over all surveys in the case register."""
 
     def body() -> None:
         from flows.report import report_flow
 
-        if not cases.exists():
+        if isinstance(cases, Path) and not cases.exists():
             raise InputError(f"{cases}: case register not found (run `skypatrol detect` first)")
         path = report_flow(str(cases), str(out), lang, _parse_date(date_from),
                            _parse_date(date_to), deadline_days)
@@ -534,11 +556,11 @@ def serve(config: Path) -> None:
 
 
 @cli.command("import-results")
-@click.option("--cases", "cases", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Case register GeoPackage.")
+@click.option("--cases", "cases", required=True, type=CASES,
+              help="Case register (GeoPackage or postgresql://...).")
 @click.argument("sheets", nargs=-1, required=True, type=click.Path(path_type=Path))
-def import_results(cases: Path, sheets: tuple[Path, ...]) -> None:
-    """Import squads' returned task spreadsheets (result: rectified / disputed, date, note).
+def import_results(cases: Path | str, sheets: tuple[Path, ...]) -> None:
+    """Import squads' returned results: task workbooks, CSVs, or work orders' results files.
 
     Results are shown beside each case; a case is counted as rectified only when a later
     survey confirms the site gone.
@@ -551,6 +573,36 @@ def import_results(cases: Path, sheets: tuple[Path, ...]) -> None:
         click.echo(f"{n} result(s) recorded from {len(sheets)} sheet(s)")
 
     _run(body)
+
+
+@cli.group()
+def register() -> None:
+    """Manage case registers (GeoPackage or PostGIS)."""
+
+
+@register.command("migrate")
+@click.option("--from", "source", required=True, type=CASES, help="The register to copy.")
+@click.option("--to", "target", required=True, type=CASES,
+              help="Where to put it: a new GeoPackage or postgresql://... (its schema is "
+                   "created or brought up to date).")
+def register_migrate(source: Path | str, target: Path | str) -> None:
+    """Copy a case register into another store, e.g. a GeoPackage into a shared PostGIS."""
+
+    def body() -> None:
+        from pipeline.cases import copy_register
+
+        n = copy_register(source, target)
+        click.echo(f"copied {n['observations']} observations of {n['surveys']} surveys, "
+                   f"{n['cases']} cases and {n['squad_results']} squad results to "
+                   f"{_shown(target)}")
+
+    _run(body)
+
+
+def _shown(ref: Path | str) -> str:
+    from pipeline.register_pg import redacted
+
+    return redacted(ref) if isinstance(ref, str) else str(ref)
 
 
 def _terminate(signum: int, frame: Any) -> None:

@@ -61,3 +61,23 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("world")
     synthesize(root, WorldConfig(size_m=140.0, seed=7, epochs=2, violation_density=4.0))
     return root
+
+
+@pytest.fixture(scope="session")
+def postgis_server():
+    """A throw-away PostgreSQL + PostGIS cluster on loopback (skips, saying why, without)."""
+    from tests.postgis import pg_bin, postgis_server
+
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL + PostGIS are not installed (make system-packages installs "
+                    "postgresql-15 and postgresql-15-postgis-3)")
+    with postgis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_register(postgis_server):
+    """The URL of a new, empty database for one test's case register."""
+    from tests.postgis import new_database
+
+    return new_database(postgis_server)

@@ -144,7 +144,8 @@ def _survey_process(args):
 
     ortho, registry, out, cases, k = args
     summary = sv.run_survey(sv.SurveySpec((ortho,), Path(registry), Path(out) / f"s{k}",
-                                          cases=Path(cases), survey_id=f"S{k}",
+                                          cases=cases if "://" in cases else Path(cases),
+                                          survey_id=f"S{k}",
                                           survey_date=_dt.date(2026, 4, 1 + k)))
     return summary["totals"]["total_count"]
 
