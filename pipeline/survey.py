@@ -472,7 +472,8 @@ def record_survey(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
     try:
         update = update_register(spec.cases_path, survey_id, date, cov, violations,
                                  n_inputs=len(report.items), cfg=spec.match,
-                                 imagery=[str(Path(r).resolve()) for r in rasters],
+                                 imagery=[r if "://" in r else str(Path(r).resolve())
+                                          for r in rasters],
                                  before_commit=outputs)
     except Exception as exc:
         # the outputs may be written and the register not: the summary must not say "ok"
