@@ -160,6 +160,22 @@ def _survey(spec: sv.SurveySpec, policy: IngestConfig,
     return summary
 
 
+def detect_on(dask_address: str | None) -> Any:
+    """``detect_flow`` as it runs here, or on a Dask cluster at ``dask_address``.
+
+    On a cluster (``tcp://HOST:8786``, through prefect-dask's ``DaskTaskRunner``) each input
+    image is prepared and detected on a worker; workers read the imagery by its path or URL
+    (shared storage or an object store), never through the scheduler, and write their
+    detections to the survey's work folder, which must be shared too. The workers need the
+    project installed and ``PREFECT_API_URL`` pointing at the Prefect server the flow uses.
+    """
+    if not dask_address:
+        return detect_flow
+    from prefect_dask import DaskTaskRunner
+
+    return detect_flow.with_options(task_runner=DaskTaskRunner(address=dask_address))
+
+
 @flow(name="survey-series", log_prints=True)
 def survey_series_flow(surveys: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Several surveys in date order as subflows of one run (one engine start)."""

@@ -233,17 +233,21 @@ def _parse_date(value: str | None) -> dt.date | None:
 @click.option("--config", "checks", type=click.Path(path_type=Path),
               help="CHECKS.toml: tolerances of the registry diff ([diff]), the image-quality "
                    "gate ([quality]) and ingest ([ingest]); see docs/diff-rules.md.")
+@click.option("--dask-address", envvar="SKYPATROL_DASK_ADDRESS",
+              help="Run the per-image work on this Dask cluster (tcp://HOST:8786) "
+                   "[env SKYPATROL_DASK_ADDRESS; default: here].")
 def detect(imagery: tuple[str, ...], registry: Path, out: Path, cases: Path | str | None,
            survey_id: str | None, date_s: str | None, model: Path | None, lang: str,
            max_skip_ratio: float, flight_height: float | None, dem: Path | None,
-           checks: Path | None) -> None:
+           checks: Path | None, dask_address: str | None) -> None:
     """Process a survey: GeoTIFF orthophotos, DJI photos, Tello captures or folders of them."""
 
     def body() -> None:
         if flight_height is not None and dem is not None:
             raise InputError("give --flight-height or --dem, not both")
         summary = _detect(list(imagery), registry, out, cases, survey_id, _parse_date(date_s),
-                          model, lang, max_skip_ratio, flight_height, dem, checks)
+                          model, lang, max_skip_ratio, flight_height, dem, checks,
+                          dask_address)
         tot = summary["totals"]
         click.echo(f"survey {summary['survey_id']} ({summary['survey_date']}): "
                    f"{tot['total_count']} tasks, {tot['total_area_m2']:.0f} m²; "
@@ -261,8 +265,9 @@ def detect(imagery: tuple[str, ...], registry: Path, out: Path, cases: Path | st
 def _detect(imagery: list[str], registry: Path, out: Path, cases: Path | str | None,
             survey_id: str | None, date: dt.date | None, model: Path | None, lang: str,
             max_skip_ratio: float = 0.5, flight_height: float | None = None,
-            dem: Path | None = None, checks: Path | None = None) -> dict[str, Any]:
-    from flows.detect import detect_flow
+            dem: Path | None = None, checks: Path | None = None,
+            dask_address: str | None = None) -> dict[str, Any]:
+    from flows.detect import detect_on
     from geodata.registry import read_registry
     from pipeline.checks_config import load_checks
     from pipeline.survey import check_model_path, ingest_config
@@ -272,7 +277,7 @@ def _detect(imagery: list[str], registry: Path, out: Path, cases: Path | str | N
     load_checks(checks, ingest_config(max_skip_ratio, flight_height, dem))  # and bad options
     check_model_path(model)
     prepare_prefect_home()
-    result: dict[str, Any] = detect_flow(
+    result: dict[str, Any] = detect_on(dask_address)(
         inputs=imagery, registry=str(registry), out=str(out),
         cases=str(cases) if cases else None, survey_id=survey_id, survey_date=date,
         model=str(model) if model else None, lang=lang, max_skip_ratio=max_skip_ratio,
