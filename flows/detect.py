@@ -173,7 +173,8 @@ def detect_on(dask_address: str | None) -> Any:
         return detect_flow
     from prefect_dask import DaskTaskRunner
 
-    return detect_flow.with_options(task_runner=DaskTaskRunner(address=dask_address))
+    runner: Any = DaskTaskRunner(address=dask_address)  # a TaskRunner of PrefectDaskFutures
+    return detect_flow.with_options(task_runner=runner)
 
 
 @flow(name="survey-series", log_prints=True)
