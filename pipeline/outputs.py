@@ -13,18 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
 import shapely
 import simplekml
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from pyproj import CRS
-from rasterio.enums import Resampling
-from rasterio.windows import from_bounds
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
@@ -387,37 +383,14 @@ def write_detections(out: Path, detections: gpd.GeoDataFrame) -> Path:
 
 def evidence_chip(raster: str, geom: BaseGeometry, crs: CRS | str, path: Path,
                   margin_m: float = 8.0, max_px: int = 640) -> Path | None:
-    """Crop the imagery around a site and outline it (OpenCV); None when not imaged."""
-    with rasterio.open(raster) as ds:
-        g = gpd.GeoSeries([geom], crs=crs)
-        if CRS.from_user_input(ds.crs) != CRS.from_user_input(crs):
-            g = g.to_crs(ds.crs)
-        site = g.iloc[0]
-        x0, y0, x1, y1 = site.buffer(margin_m).bounds
-        L, B, R, T = ds.bounds
-        x0, y0, x1, y1 = max(x0, L), max(y0, B), min(x1, R), min(y1, T)
-        if x1 <= x0 or y1 <= y0:
-            return None
-        win = from_bounds(x0, y0, x1, y1, ds.transform).round_offsets().round_lengths()
-        if win.width < 2 or win.height < 2:
-            return None
-        k = min(1.0, max_px / max(win.width, win.height))
-        shape_ = (max(2, int(win.height * k)), max(2, int(win.width * k)))
-        data = ds.read((1, 2, 3), window=win, out_shape=(3, *shape_),
-                       resampling=Resampling.average)
-        transform = ds.window_transform(win) * rasterio.Affine.scale(
-            win.width / shape_[1], win.height / shape_[0])
-    bgr = cv2.cvtColor(np.ascontiguousarray(np.moveaxis(data, 0, 2)), cv2.COLOR_RGB2BGR)
-    inv = ~transform
-    polys = [site] if site.geom_type == "Polygon" else list(getattr(site, "geoms", []))
-    for poly in polys:
-        if poly.geom_type != "Polygon":
-            continue
-        pts = np.array([inv * xy for xy in poly.exterior.coords], np.float64)
-        pts_i = np.round((pts - 0.5) * 16).astype(np.int32)
-        cv2.polylines(bgr, [pts_i], True, (0, 0, 255), 2, cv2.LINE_AA, 4)
+    """Crop the imagery around a site, outline it, save a JPEG; None when not imaged."""
+    from pipeline.workorders import chip
+
+    c = chip(raster, geom, crs, margin_m, max_px)
+    if c is None:
+        return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), bgr, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    path.write_bytes(c.jpeg)
     return path
 
 
