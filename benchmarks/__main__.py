@@ -64,6 +64,7 @@ BENCHMARKS = {
     "survey": _lazy("bench_survey"),
     "real": _lazy("bench_real"),
     "quality": _lazy("bench_quality"),
+    "cluster": _lazy("bench_cluster"),
 }
 
 

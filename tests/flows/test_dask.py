@@ -2,78 +2,23 @@
 each a process of its own on loopback, started and stopped by the test."""
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from benchmarks.local_cluster import local_cluster
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
-def _port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url, timeout_s):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(url)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster")
-    api = f"http://127.0.0.1:{_port()}/api"
-    env = {**os.environ, "PREFECT_HOME": str(root / "prefect"), "PREFECT_API_URL": api,
-           "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "YOLO_OFFLINE": "true"}
-    sched = _port()
-    procs, logs = [], []
-
-    def start(name, cmd):
-        log = open(root / f"{name}.log", "w")  # noqa: SIM115 - closed at teardown
-        logs.append(log)
-        procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
-
-    try:
-        start("prefect", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                          "--port", api.split(":")[2].split("/")[0]])
-        start("scheduler", [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port",
-                            str(sched), "--no-dashboard"])
-        for k in (1, 2):
-            start(f"worker{k}", [str(BIN / "dask"), "worker", f"tcp://127.0.0.1:{sched}",
-                                 "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1",
-                                 "--no-dashboard", "--name", f"w{k}"])
-        _wait_http(api + "/health", 180)
-        from distributed import Client
-
-        with Client(f"tcp://127.0.0.1:{sched}", timeout=60) as client:
-            client.wait_for_workers(2, timeout=120)
-        yield f"tcp://127.0.0.1:{sched}", env, root
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for log in logs:
-            log.close()
+    with local_cluster(root, n_workers=2) as (address, env):
+        yield address, env, root
 
 
 def _tasks(out):
