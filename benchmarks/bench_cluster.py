@@ -39,7 +39,7 @@ def cut_tiles(ortho: Path, out: Path, n: int, overlap_m: float) -> list[Path]:
                 win = Window(c0, r0, c1 - c0, r1 - r0)
                 profile = {**ds.profile, "width": win.width, "height": win.height,
                            "transform": ds.window_transform(win), "tiled": True,
-                           "blockxsize": 512, "blockysize": 512, "compress": "deflate"}
+                           "blockxsize": 512, "blockysize": 512}  # its own compression
                 path = out / f"tile_{i}_{j}.tif"
                 with rasterio.open(path, "w", **profile) as dst:
                     for _, block in dst.block_windows(1):
