@@ -97,6 +97,16 @@ def bench_section() -> str:
                         f"{sa['km2_per_cpu_min']} km²/CPU-min ({sa['wall_s']:.0f} s wall), "
                         f"{sa['peak_rss_mb']} MB, box recall {sa['recall_box_iou50']} | "
                         "skypatrol ≥ 2× faster at ≥ recall |")
+    c = _load("cluster")
+    if c:
+        runs = "; ".join(f"{k}: {r['wall_s']:.0f} s wall ({r['km2_per_min_wall']} km²/min)"
+                         for k, r in c["runs"].items())
+        rows.append(f"| one survey of {c['area_km2']:g} km² at 5 cm cut into {c['tiles']} "
+                    f"tiles ({c['overlap_m']:g} m overlap), one process vs Dask workers of "
+                    f"one thread on this machine | {runs}; same tasks: {c['same_tasks']} "
+                    f"({c['n_tasks']}); 2 workers at {c['two_workers_vs_one_process']:.0%} "
+                    f"of one process's throughput; scheduler overhead "
+                    f"{c['scheduler_overhead_per_tile_s']} s per tile | {c['goal']} |")
     v = _load("survey")
     for w in (v or {}).get("worlds", []):
         for e in w["epochs"]:
