@@ -21,7 +21,7 @@ from models.runtime import Detector
 from pipeline import survey as sv
 from pipeline.checks_config import load_checks
 from pipeline.ingest import IngestConfig, Ingested, IngestReport, check_skip_policy
-from pipeline.register_pg import is_database
+from pipeline.register_pg import register_ref
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -90,7 +90,7 @@ def detect_flow(
     """
     spec = sv.SurveySpec(
         inputs=tuple(inputs), registry=Path(registry), out=Path(out),
-        cases=(cases if is_database(cases) else Path(cases)) if cases else None,
+        cases=register_ref(cases) if cases else None,
         survey_id=survey_id, survey_date=survey_date,
         model=Path(model) if model else None, lang=lang,
     )

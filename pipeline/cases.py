@@ -30,7 +30,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geodata.errors import InputError
 from pipeline import register_pg
-from pipeline.register_pg import is_database
+from pipeline.register_pg import is_database, register_ref
 
 #: A case register: a GeoPackage path, or a ``postgresql://`` URL (:mod:`pipeline.register_pg`).
 Register = Path | str
@@ -83,6 +83,7 @@ class CaseUpdate:
     tasks: gpd.GeoDataFrame  # this survey's violations with task ids, status, first/last seen
     resolved: gpd.GeoDataFrame  # cases this survey confirmed gone
     cases: gpd.GeoDataFrame  # every case after the update
+    surveys: gpd.GeoDataFrame  # every survey after the update (dates, imagery, coverage)
 
 
 def _read(path: Path, layer: str, columns: list[str], crs: CRS) -> gpd.GeoDataFrame:
@@ -357,8 +358,7 @@ def update_register(
     read-modify-write holds the register's lock: concurrent surveys wait, nothing is lost.
     """
     with register_lock(path, f"survey {survey_id}", notify=log.warning):
-        ref = path if is_database(path) else Path(path)
-        return _update_register(ref, survey_id, survey_date, coverage, violations,
+        return _update_register(register_ref(path), survey_id, survey_date, coverage, violations,
                                 n_inputs, cfg or MatchConfig(), imagery, before_commit)
 
 
@@ -435,7 +435,8 @@ def _update_register(p: Register, survey_id: str, survey_date: dt.date, coverage
     open_now = cases[cases.status == "open"]
     tasks = assign_priority(tasks, open_now, cfg)
     resolved = cases[(cases.status == "resolved") & (cases.resolved_by == survey_id)]
-    update = CaseUpdate(tasks.reset_index(drop=True), resolved.reset_index(drop=True), cases)
+    update = CaseUpdate(tasks.reset_index(drop=True), resolved.reset_index(drop=True), cases,
+                        all_surveys)
     if before_commit is not None:
         before_commit(update)
     _write_atomic(p, {"observations": all_obs, "surveys": all_surveys, "cases": cases,
@@ -459,7 +460,7 @@ def import_squad_results(path: Path | str, sheets: Path | str | Sequence[Path | 
     """
     from pipeline.results_sheet import read_results
 
-    p: Register = path if is_database(path) else Path(path)
+    p = register_ref(path)
     if isinstance(p, Path) and not p.exists():
         raise InputError(f"{p}: case register not found")
     check_register(p)
@@ -488,8 +489,7 @@ def copy_register(source: Register, target: Register) -> dict[str, int]:
         InputError: the source is missing or empty, or the target already holds surveys.
 
     """
-    src: Register = source if is_database(source) else Path(source)
-    dst: Register = target if is_database(target) else Path(target)
+    src, dst = register_ref(source), register_ref(target)
     if isinstance(src, Path) and not src.exists():
         raise InputError(f"{src}: case register not found")
     crs = register_crs(src)

@@ -139,7 +139,8 @@ class IngestReport:
         return [i.record.to_json() for i in self.items]
 
 
-def _is_url(s: str) -> bool:
+def is_url(s: str) -> bool:
+    """Whether an input names a URL (s3://, https://, ...) rather than a local file."""
     return "://" in s and not s.startswith("file://")
 
 
@@ -151,7 +152,7 @@ def discover(inputs: Sequence[str | Path]) -> list[str]:
     out: list[str] = []
     for item in inputs:
         s = str(item)
-        if _is_url(s):
+        if is_url(s):
             out.append(s)
             continue
         p = Path(s)
@@ -282,7 +283,7 @@ def _inspect_photo(source: str, sha: str, crs: Any, placement: Placement,
     except (OSError, SyntaxError, ValueError, Warning) as exc:
         return _skip(source, sha, "photo", Reason.CORRUPT_JPEG,
                      f"{source}: JPEG cannot be decoded completely ({exc})")
-    is_tello = not _is_url(source) and tello_sidecar(source).exists()
+    is_tello = not is_url(source) and tello_sidecar(source).exists()
     kind = "tello_capture" if is_tello else "dji_photo"
     try:
         frame = read_tello_pose(source, crs) if is_tello else read_dji_pose(source, crs, data,
@@ -305,7 +306,7 @@ def _inspect_photo(source: str, sha: str, crs: Any, placement: Placement,
 
 def inspect(source: str, crs: Any, config: IngestConfig | None = None) -> Ingested:
     """Validate one input fully; never raises for a bad file, quarantines it with a reason."""
-    if not _is_url(source) and not Path(source).exists():
+    if not is_url(source) and not Path(source).exists():
         return _skip(source, None, "unknown", Reason.NOT_FOUND, f"{source}: file not found")
     try:
         sha = sha256_of(source)

@@ -9,6 +9,7 @@ import html
 import json
 import math
 import re
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,13 @@ import shapely
 import simplekml
 from openpyxl import Workbook
 from openpyxl.styles import Font
-from pyproj import CRS
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from geodata.crs import WGS84, round_coords, wgs84_to_gcj02
 from pipeline.i18n import t
+from pipeline.results_sheet import FORM_RESULTS
+from pipeline.workorders import Chip, amap_navigation, chip, render_work_order, site_cards
 
 TASK_FIELDS = [
     "task_id", "category", "object_class", "area_m2", "parcel_id", "district", "squad", "status",
@@ -193,9 +195,6 @@ def write_workbook(path: Path, tasks: gpd.GeoDataFrame, lang: str) -> Path:
     """
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    from pipeline.results_sheet import FORM_RESULTS
-    from pipeline.workorders import amap_navigation
-
     col = 1 if lang == "zh" else 0
     headers = [c[1 + col] for c in SHEET_COLUMNS]
     fields = [c[0] for c in SHEET_COLUMNS]
@@ -281,60 +280,56 @@ KML_COLORS = {"illegal_construction": ("ff2827d6", "552827d6"),
 
 
 def write_kml(out: Path, tasks: gpd.GeoDataFrame, lang: str) -> tuple[Path, Path]:
-    """``tasks.kml`` (evidence linked) and ``tasks.kmz`` (evidence inside).
+    """``tasks.kml`` (evidence linked) and ``tasks.kmz`` (the same document, evidence inside).
 
     Folders per squad, then per category; each site an outline and a pin styled by
     category, its balloon the evidence and the site's details.
     """
     from pipeline.render import render
 
-    paths = []
     wgs = tasks.to_crs(WGS84) if len(tasks) else tasks
-    for kind in ("kml", "kmz"):
-        kml = simplekml.Kml(name=kml_text(t("tasks", lang)))
-        styles = {}
-        for cat, (line, fill) in KML_COLORS.items():
-            st = simplekml.Style()
-            st.linestyle.color, st.linestyle.width = line, 3
-            st.polystyle.color = fill
-            st.iconstyle.color, st.iconstyle.scale = line, 1.1
-            st.labelstyle.scale = 0.9
-            styles[cat] = st
-        squads = sorted({str(s) for s in tasks["squad"]}) if len(tasks) else []
-        for sq in squads:
-            fsq = kml.newfolder(name=kml_text(f"{t('squad', lang)} {sq or t('unassigned', lang)}"))
-            for cat in CATEGORY_ORDER:
-                sel = (tasks.squad.astype(str) == sq) & (tasks.category == cat)
-                if not sel.any():
-                    continue
-                fcat = fsq.newfolder(name=kml_text(t(cat, lang)))
-                for (_, rec), geom in zip(tasks[sel].iterrows(), wgs.geometry[sel]):
-                    img = str(rec["evidence"])
-                    if kind == "kmz" and (out / img).exists():
-                        img = kml.addfile(str(out / img))
-                    # the balloon is HTML (escaped by its template; simplekml escapes it for
-                    # XML); characters XML cannot hold are removed
-                    balloon = _CONTROL.sub("", render("kml_balloon.html.j2", lang, r=rec,
-                                                      image=img))
-                    label = f"{rec['task_id']} · {t(cat, lang)} · {rec['area_m2']:.0f} m²"
-                    pt = fcat.newpoint(name=kml_text(label),
-                                       coords=[(rec["lon"], rec["lat"])])
-                    pt.description, pt.style = balloon, styles.get(cat)
-                    polys = [geom] if geom.geom_type == "Polygon" else \
-                        [g for g in getattr(geom, "geoms", []) if g.geom_type == "Polygon"]
-                    for poly in polys:
-                        pg = fcat.newpolygon(name=kml_text(str(rec["task_id"])),
-                                             outerboundaryis=list(poly.exterior.coords),
-                                             innerboundaryis=[list(i.coords)
-                                                              for i in poly.interiors])
-                        pg.description, pg.style = balloon, styles.get(cat)
-        path = out / f"tasks.{kind}"
-        if kind == "kmz":
-            kml.savekmz(str(path))
-        else:
-            kml.save(str(path))
-        paths.append(path)
-    return paths[0], paths[1]
+    kml = simplekml.Kml(name=kml_text(t("tasks", lang)))
+    styles = {}
+    for cat, (line, fill) in KML_COLORS.items():
+        st = simplekml.Style()
+        st.linestyle.color, st.linestyle.width = line, 3
+        st.polystyle.color = fill
+        st.iconstyle.color, st.iconstyle.scale = line, 1.1
+        st.labelstyle.scale = 0.9
+        styles[cat] = st
+    squads = sorted({str(s) for s in tasks["squad"]}) if len(tasks) else []
+    for sq in squads:
+        fsq = kml.newfolder(name=kml_text(f"{t('squad', lang)} {sq or t('unassigned', lang)}"))
+        for cat in CATEGORY_ORDER:
+            sel = (tasks.squad.astype(str) == sq) & (tasks.category == cat)
+            if not sel.any():
+                continue
+            fcat = fsq.newfolder(name=kml_text(t(cat, lang)))
+            for (_, rec), geom in zip(tasks[sel].iterrows(), wgs.geometry[sel]):
+                # the balloon is HTML (escaped by its template; simplekml escapes it for
+                # XML); characters XML cannot hold are removed
+                balloon = _CONTROL.sub("", render("kml_balloon.html.j2", lang, r=rec,
+                                                  image=str(rec["evidence"])))
+                label = f"{rec['task_id']} · {t(cat, lang)} · {rec['area_m2']:.0f} m²"
+                pt = fcat.newpoint(name=kml_text(label), coords=[(rec["lon"], rec["lat"])])
+                pt.description, pt.style = balloon, styles.get(cat)
+                polys = [geom] if geom.geom_type == "Polygon" else \
+                    [g for g in getattr(geom, "geoms", []) if g.geom_type == "Polygon"]
+                for poly in polys:
+                    pg = fcat.newpolygon(name=kml_text(str(rec["task_id"])),
+                                         outerboundaryis=list(poly.exterior.coords),
+                                         innerboundaryis=[list(i.coords)
+                                                          for i in poly.interiors])
+                    pg.description, pg.style = balloon, styles.get(cat)
+    kml_path, kmz_path = out / "tasks.kml", out / "tasks.kmz"
+    kml.save(str(kml_path))
+    # a KMZ is the document as doc.kml with the files it links, at the same relative paths
+    with zipfile.ZipFile(kmz_path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(kml_path, "doc.kml")
+        for ev in sorted({str(e) for e in tasks["evidence"]} if len(tasks) else []):
+            if (out / ev).exists():
+                z.write(out / ev, ev)
+    return kml_path, kmz_path
 
 
 def write_task_files(out: Path, tasks: gpd.GeoDataFrame, lang: str) -> dict[str, Path]:
@@ -381,32 +376,26 @@ def write_detections(out: Path, detections: gpd.GeoDataFrame) -> Path:
     return path
 
 
-def evidence_chip(raster: str, geom: BaseGeometry, crs: CRS | str, path: Path,
-                  margin_m: float = 8.0, max_px: int = 640) -> Path | None:
-    """Crop the imagery around a site, outline it, save a JPEG; None when not imaged."""
-    from pipeline.workorders import chip
+def write_evidence(out: Path, tasks: gpd.GeoDataFrame, rasters: Sequence[str]
+                   ) -> dict[str, tuple[Chip, str]]:
+    """``evidence/<task_id>.jpg``: one chip per task, from the raster that holds it.
 
-    c = chip(raster, geom, crs, margin_m, max_px)
-    if c is None:
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(c.jpeg)
-    return path
-
-
-def write_evidence(out: Path, tasks: gpd.GeoDataFrame, rasters: Sequence[str]) -> int:
-    """One chip per task from the raster that holds it (its own source first)."""
-    n = 0
+    The task's own source is tried first. Returns each task's chip and its raster.
+    """
+    found: dict[str, tuple[Chip, str]] = {}
     for row in tasks.itertuples():
         ordered = [row.source, *[r for r in rasters if r != row.source]]
         for raster in ordered:
             if not str(raster).lower().endswith((".tif", ".tiff", ".vrt")):
                 continue
-            if evidence_chip(str(raster), row.geometry, tasks.crs,
-                             out / "evidence" / f"{row.task_id}.jpg") is not None:
-                n += 1
+            c = chip(str(raster), row.geometry, tasks.crs)
+            if c is not None:
+                path = out / "evidence" / f"{row.task_id}.jpg"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(c.jpeg)
+                found[str(row.task_id)] = (c, str(raster))
                 break
-    return n
+    return found
 
 
 def totals(tasks: gpd.GeoDataFrame, resolved: gpd.GeoDataFrame) -> dict[str, Any]:
@@ -472,24 +461,22 @@ def visiting_order(tasks: gpd.GeoDataFrame) -> list[int]:
 
 
 def write_work_orders(out: Path, tasks: gpd.GeoDataFrame, summary: dict[str, Any], lang: str,
-                      rasters: dict[str, str] | None = None,
+                      evidence: dict[str, tuple[Chip, str]] | None = None,
                       roads: gpd.GeoDataFrame | None = None,
                       earlier: Sequence[tuple[str, list[str]]] = ()) -> list[Path]:
     """``squads/<squad>.html``: each squad's sites in visiting order, one self-contained page.
 
-    ``rasters`` maps task ids to the raster that imaged them (for the chips), ``roads`` are
-    the registry's road parcels, ``earlier`` the register's earlier surveys' imagery (the
+    ``evidence`` is :func:`write_evidence`'s chips (and their rasters), ``roads`` the
+    registry's road parcels, ``earlier`` the register's earlier surveys' imagery (the
     "before" chips).
     """
-    from pipeline.workorders import render_work_order, site_cards
-
     paths = []
     (out / "squads").mkdir(exist_ok=True)
     files = squad_file_names([str(s) for s in tasks["squad"]] if len(tasks) else [])
     no_roads = gpd.GeoDataFrame(geometry=[], crs=tasks.crs)
     for squad, grp in (tasks.groupby("squad") if len(tasks) else []):
         grp = grp.iloc[visiting_order(grp)]
-        cards = site_cards(grp, rasters or {}, str(summary["survey_date"]),
+        cards = site_cards(grp, evidence or {}, str(summary["survey_date"]),
                            roads if roads is not None else no_roads, earlier, lang)
         p = out / "squads" / f"{files[str(squad)]}.html"
         p.write_text(render_work_order(str(squad), cards, summary, lang), encoding="utf-8")

@@ -51,6 +51,11 @@ def is_database(ref: object) -> bool:
     return isinstance(ref, str) and ref.startswith(PREFIXES)
 
 
+def register_ref(ref: Path | str) -> Path | str:
+    """A ``--cases`` value as the register functions take it: a URL as given, else a Path."""
+    return ref if is_database(ref) else Path(ref)
+
+
 def redacted(url: str) -> str:
     """The URL without its password (for messages)."""
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
@@ -80,8 +85,14 @@ def migrate(url: str) -> None:
         command.upgrade(cfg, "head")
 
 
+#: Databases whose schema this process has brought up to date (once is enough).
+_MIGRATED: set[str] = set()
+
+
 def check(url: str) -> None:
-    """Connect and bring the schema up to date; a clear error when the database is not there.
+    """Connect and bring the schema up to date, once per process.
+
+    A clear error when the database is not there.
 
     Raises:
         InputError: cannot connect, or the database lacks PostGIS.
@@ -89,8 +100,11 @@ def check(url: str) -> None:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
+    if url in _MIGRATED:
+        return
     try:
         migrate(url)
+        _MIGRATED.add(url)
     except SQLAlchemyError as exc:
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise InputError(f"{redacted(url)}: cannot use the case register database "

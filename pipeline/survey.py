@@ -36,7 +36,6 @@ from pipeline.cases import (
     CaseUpdate,
     MatchConfig,
     check_register,
-    read_register,
     update_register,
 )
 from pipeline.detect import (
@@ -66,6 +65,7 @@ from pipeline.ingest import (
     SurveyError,
     check_skip_policy,
     ingest,
+    is_url,
 )
 from pipeline.outputs import (
     enrich_tasks,
@@ -374,7 +374,7 @@ def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
     tasks = enrich_tasks(update.tasks, raster_sha)
     tasks["source"] = [src_of.get(s, s) for s in tasks.source]
     t0 = time.perf_counter()
-    write_evidence(out, tasks.assign(source=[r for r in update.tasks.source]), rasters)
+    evidence = write_evidence(out, tasks.assign(source=list(update.tasks.source)), rasters)
     timings["evidence_s"] = round(time.perf_counter() - t0, 2)
     write_task_files(out, tasks, spec.lang)
     write_resolved(out, update.resolved)
@@ -393,11 +393,8 @@ def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
     }
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
     write_report(out, summary, tasks, update.resolved, spec.lang)
-    raster_of = dict(zip(tasks.task_id, update.tasks.source))
-    earlier = earlier_imagery(read_register(spec.cases_path, detections.crs)
-                              ["surveys"], survey_id, date)
-    write_work_orders(out, tasks, summary, spec.lang, raster_of, road_parcels(spec.registry),
-                      earlier)
+    write_work_orders(out, tasks, summary, spec.lang, evidence, road_parcels(spec.registry),
+                      earlier_imagery(update.surveys, survey_id, date))
     write_qgis_project(out, summary, spec.registry, rasters, detections.crs, spec.lang)
     return summary
 
@@ -472,7 +469,7 @@ def record_survey(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
     try:
         update = update_register(spec.cases_path, survey_id, date, cov, violations,
                                  n_inputs=len(report.items), cfg=spec.match,
-                                 imagery=[r if "://" in r else str(Path(r).resolve())
+                                 imagery=[r if is_url(r) else str(Path(r).resolve())
                                           for r in rasters],
                                  before_commit=outputs)
     except Exception as exc:

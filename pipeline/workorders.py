@@ -31,7 +31,9 @@ from rasterio.windows import from_bounds
 from shapely.geometry.base import BaseGeometry
 
 from geodata.crs import gcj02_to_bd09
+from pipeline.i18n import t
 from pipeline.render import data_uri, render
+from pipeline.results_sheet import FORM_RESULTS
 
 #: Lengths a scale bar may show, metres.
 _SCALE_STEPS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 500)
@@ -179,24 +181,23 @@ _NEAR = re.compile(r"(\d+) open case\(s\) within (\d+) m")
 
 def priority_reason(category: str, area_m2: float, status: str, reason: str, lang: str) -> str:
     """The register's priority reason in the page's language."""
-    from pipeline.i18n import t
-
     m = _NEAR.search(reason or "")
     near = t("open_nearby", lang).format(n=m[1], m=m[2]) if m else ""
     return "; ".join(x for x in (t(category, lang), f"{area_m2:.0f} m²", t(status, lang), near)
                      if x)
 
 
-def site_cards(tasks: gpd.GeoDataFrame, rasters: dict[str, str], survey_date: str,
-               roads: gpd.GeoDataFrame, earlier: Sequence[tuple[str, list[str]]],
-               lang: str) -> list[dict[str, Any]]:
-    """Everything a work order shows of each site, in the order given."""
-    from pipeline.i18n import t
+def site_cards(tasks: gpd.GeoDataFrame, evidence: dict[str, tuple[Chip, str]],
+               survey_date: str, roads: gpd.GeoDataFrame,
+               earlier: Sequence[tuple[str, list[str]]], lang: str) -> list[dict[str, Any]]:
+    """Everything a work order shows of each site, in the order given.
 
+    ``evidence``: each task's evidence chip and the raster it was cut from (the "after"
+    chip; the surroundings are cut from the same raster).
+    """
     cards = []
     for stop, r in enumerate(tasks.itertuples(), start=1):
-        raster = rasters.get(str(r.task_id))
-        after = chip(raster, r.geometry, tasks.crs) if raster else None
+        after, raster = evidence.get(str(r.task_id), (None, None))
         snippet = chip(raster, r.geometry, tasks.crs, margin_m=45.0, max_px=480, line_px=3) \
             if raster else None
         before = _before_chip(r.geometry, tasks.crs, earlier)
@@ -230,8 +231,6 @@ def site_cards(tasks: gpd.GeoDataFrame, rasters: dict[str, str], survey_date: st
 def render_work_order(squad: str, cards: list[dict[str, Any]], summary: dict[str, Any],
                       lang: str) -> str:
     """The work order page of one squad."""
-    from pipeline.results_sheet import FORM_RESULTS
-
     return render("work_order.html.j2", lang, squad=squad, cards=cards,
                   survey_id=summary["survey_id"], survey_date=summary["survey_date"],
                   results=FORM_RESULTS)

@@ -184,14 +184,12 @@ class RegisterParam(click.ParamType):
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Path | str:
         """The URL as given; a path as a Path (a folder is refused)."""
-        from pipeline.register_pg import is_database
+        from pipeline.register_pg import register_ref
 
-        if isinstance(value, Path) or not is_database(value):
-            path = Path(value)
-            if path.is_dir():
-                self.fail(f"{path}: is a folder; give the register's .gpkg file", param, ctx)
-            return path
-        return str(value)
+        ref = register_ref(value)
+        if isinstance(ref, Path) and ref.is_dir():
+            self.fail(f"{ref}: is a folder; give the register's .gpkg file", param, ctx)
+        return ref
 
 
 CASES = RegisterParam()
