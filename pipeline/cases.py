@@ -29,8 +29,9 @@ from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
 from geodata.errors import InputError
-from pipeline import register_pg
+from pipeline import register_pg, reviews
 from pipeline.register_pg import is_database, register_ref
+from pipeline.reviews import REVIEW_COLUMNS, Review, check_review, review_row
 
 #: A case register: a GeoPackage path, or a ``postgresql://`` URL (:mod:`pipeline.register_pg`).
 Register = Path | str
@@ -41,12 +42,13 @@ SURVEY_COLUMNS = ["survey_id", "survey_date", "processed_at", "n_inputs", "image
 CASE_COLUMNS = ["task_id", "category", "object_class", "status", "first_seen", "last_seen",
                 "surveys", "n_surveys", "area_m2", "first_area_m2", "max_area_m2",
                 "resolved_on", "resolved_by", "parcel_id", "district", "squad",
-                "squad_result", "squad_result_date", "squad_note"]
+                "squad_result", "squad_result_date", "squad_note", "review", "reviewed_by",
+                "reviewed_at"]
 RESULT_COLUMNS = ["task_id", "result", "result_date", "note", "imported_at", "source", "photo"]
 log = logging.getLogger(__name__)
 
 #: The layers a case register holds; a GeoPackage with any other layer is not a register.
-REGISTER_LAYERS = frozenset({"observations", "surveys", "cases", "squad_results"})
+REGISTER_LAYERS = frozenset({"observations", "surveys", "cases", "squad_results", "reviews"})
 #: Tables GIS programs add to a GeoPackage they open (QGIS saves layer styles there).
 AUXILIARY_TABLES = frozenset({"layer_styles"})
 #: How long a survey waits for other surveys' holds on the register, seconds (each holds it
@@ -190,6 +192,7 @@ def read_register(path: Path | str, crs: CRS | str) -> dict[str, gpd.GeoDataFram
         "surveys": _read(p, "surveys", SURVEY_COLUMNS, c),
         "cases": _read(p, "cases", CASE_COLUMNS, c),
         "squad_results": _read_table(p, "squad_results", RESULT_COLUMNS),
+        "reviews": _read(p, "reviews", REVIEW_COLUMNS, c),
     }
 
 
@@ -221,17 +224,22 @@ def _same_site(a: BaseGeometry, b: BaseGeometry, cfg: MatchConfig) -> float:
 
 
 def derive_cases(obs: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, crs: CRS,
-                 cfg: MatchConfig, results: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+                 cfg: MatchConfig, results: pd.DataFrame | None = None,
+                 review_log: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
     """Cases from observations and survey coverages (open until a later survey sees it gone).
 
     A squad's reported result is shown beside the case but never closes it: only a later
-    survey that no longer sees the site does.
+    survey that no longer sees the site does. Analysts' reviews (``review_log``) are folded
+    in as :mod:`pipeline.reviews` says: verdicts, corrected outlines and classes, added sites.
     """
+    state = reviews.fold(review_log)
     latest: dict[str, Any] = {}
     if results is not None and len(results):
         for r in results.sort_values(["result_date", "imported_at"]).itertuples():
             latest[str(r.task_id)] = r
-    if len(obs) == 0:
+    added = reviews.added_cases(state, set(obs.task_id),
+                                dict(zip(surveys.survey_id, surveys.survey_date)))
+    if len(obs) == 0 and not added:
         return gpd.GeoDataFrame(pd.DataFrame({c: [] for c in CASE_COLUMNS}),
                                 geometry=gpd.GeoSeries([], crs=crs), crs=crs)
     sv = surveys.sort_values(["survey_date", "survey_id"])
@@ -262,6 +270,12 @@ def derive_cases(obs: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, crs: CRS,
             "squad_note": getattr(latest.get(task_id), "note", None),
             "geometry": geom,
         })
+        reviews.apply_to_case(rows[-1], state.get(str(task_id)), str(last.survey_id))
+    for row in added:
+        r = latest.get(row["task_id"])
+        rows.append({**row, "squad_result": getattr(r, "result", None),
+                     "squad_result_date": getattr(r, "result_date", None),
+                     "squad_note": getattr(r, "note", None)})
     return gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=crs)
 
 
@@ -295,7 +309,10 @@ def _write_atomic(path: Register, layers: dict[str, Any]) -> None:
     tmp.unlink(missing_ok=True)
     try:
         for name, df in layers.items():
-            if isinstance(df, gpd.GeoDataFrame):
+            if name == "reviews":  # rows without outlines beside rows with
+                pyogrio.write_dataframe(df, tmp, layer=name, driver="GPKG",
+                                        geometry_type="Unknown")
+            elif isinstance(df, gpd.GeoDataFrame):
                 df.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
             elif len(df):
                 pyogrio.write_dataframe(df, tmp, layer=name, driver="GPKG")
@@ -373,7 +390,7 @@ def _update_register(p: Register, survey_id: str, survey_date: dt.date, coverage
     obs = obs[obs.survey_id != survey_id]
     surveys = reg["surveys"]
     surveys = surveys[surveys.survey_id != survey_id]
-    before = derive_cases(obs, surveys, crs, cfg, reg["squad_results"])
+    before = derive_cases(obs, surveys, crs, cfg, reg["squad_results"], reg["reviews"])
     # the cases a site seen on this date can be: open then (not resolved on or before it).
     # That includes cases first seen by a later survey: surveys may be processed out of date
     # order (a backfill, or concurrent runs), and a site seen later is still this site.
@@ -423,14 +440,16 @@ def _update_register(p: Register, survey_id: str, survey_date: dt.date, coverage
     all_surveys = pd.concat([surveys, survey_row], ignore_index=True) if len(surveys) else \
         survey_row
     all_surveys = gpd.GeoDataFrame(all_surveys, geometry="geometry", crs=crs)
-    cases = derive_cases(all_obs, all_surveys, crs, cfg, reg["squad_results"])
+    cases = derive_cases(all_obs, all_surveys, crs, cfg, reg["squad_results"], reg["reviews"])
     info = cases.set_index("task_id")
     tasks = violations.copy()
     tasks["task_id"] = task_ids
-    tasks["first_seen"] = [info.at[t, "first_seen"] for t in task_ids]
+    tasks = reviews.apply_to_tasks(tasks, reviews.fold(reg["reviews"]), survey_id)
+    ids = list(tasks.task_id)
+    tasks["first_seen"] = [info.at[t, "first_seen"] for t in ids]
     tasks["last_seen"] = date_s
     tasks["status"] = ["new" if info.at[t, "first_seen"] == date_s else "persisting"
-                       for t in task_ids]
+                       for t in ids]
     tasks["survey_id"] = survey_id
     open_now = cases[cases.status == "open"]
     tasks = assign_priority(tasks, open_now, cfg)
@@ -440,7 +459,7 @@ def _update_register(p: Register, survey_id: str, survey_date: dt.date, coverage
     if before_commit is not None:
         before_commit(update)
     _write_atomic(p, {"observations": all_obs, "surveys": all_surveys, "cases": cases,
-                      "squad_results": reg["squad_results"]})
+                      "squad_results": reg["squad_results"], "reviews": reg["reviews"]})
     return update
 
 
@@ -504,6 +523,40 @@ def copy_register(source: Register, target: Register) -> dict[str, int]:
     return {k: len(v) for k, v in layers.items()}
 
 
+def record_review(path: Register, review: Review, wait_s: float = 60.0) -> dict[str, Any]:
+    """Check one analyst's review against the register and append it; returns its row.
+
+    The review is appended under the register's lock (a survey being recorded finishes
+    first), so reviews by analysts at once, and surveys, lose nothing; observations are never
+    changed. The register is written anew, its cases derived with the review folded in
+    (:mod:`pipeline.reviews`), so every reader sees the verdict at once.
+
+    Raises:
+        InputError: the register is missing or empty, the review is not valid
+            (:func:`pipeline.reviews.check_review`), or the register stayed held for
+            ``wait_s`` seconds.
+
+    """
+    p = register_ref(path)
+    crs = register_crs(p)
+    if crs is None:
+        raise InputError(f"{path}: the register holds no surveys to review")
+    with register_lock(p, f"review by {review.reviewer}", wait_s=wait_s):
+        reg = read_register(p, crs)
+        check_review(review, reg["cases"], reg["surveys"])
+        row = review_row(review)
+        frame = gpd.GeoDataFrame(pd.DataFrame([row]), geometry="geometry", crs=crs)
+        log_ = pd.concat([reg["reviews"], frame], ignore_index=True) \
+            if len(reg["reviews"]) else frame
+        # the register is written anew: its derived cases carry the verdict at once
+        cases = derive_cases(reg["observations"], reg["surveys"], crs, MatchConfig(),
+                             reg["squad_results"], log_)
+        _write_atomic(p, {"observations": reg["observations"], "surveys": reg["surveys"],
+                          "cases": cases, "squad_results": reg["squad_results"],
+                          "reviews": gpd.GeoDataFrame(log_, geometry="geometry", crs=crs)})
+    return row
+
+
 def register_crs(path: Register) -> CRS | None:
     """The CRS the register's geometries are kept in (None for an empty register)."""
     if is_database(path):
@@ -548,7 +601,7 @@ def _record_results(p: Register, reg: dict[str, Any], rows: Sequence[Any], crs: 
         return 0
     results = pd.concat([old, pd.DataFrame(new)], ignore_index=True)
     cases = derive_cases(reg["observations"], reg["surveys"], CRS.from_user_input(crs),
-                         cfg, results)
+                         cfg, results, reg["reviews"])
     _write_atomic(p, {"observations": reg["observations"], "surveys": reg["surveys"],
-                      "cases": cases, "squad_results": results})
+                      "cases": cases, "squad_results": results, "reviews": reg["reviews"]})
     return len(new)

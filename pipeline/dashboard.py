@@ -87,6 +87,8 @@ def dashboard_data(cases_path: Path | str, crs: CRS | str | None = None,
     to = date_to or dt.date.today()
     frm = date_from or dt.date(1900, 1, 1)
     c = cases.copy()
+    if len(c) and "review" in c:  # a finding analysts rejected is no case of the totals
+        c = c[c.review.fillna("") != "rejected"]
     c = c[c.first_seen <= to.isoformat()] if len(c) else c
     resolved = c[(c.status == "resolved") & (c.resolved_on >= frm.isoformat())
                  & (c.resolved_on <= to.isoformat())] if len(c) else c

@@ -487,7 +487,8 @@ def _permit_overlap(geom: BaseGeometry, registry: Registry, kind: str) -> tuple[
     return best_iou, best_inside
 
 
-def _locate(geom: BaseGeometry, registry: Registry) -> tuple[str | None, str, str]:
+def locate(geom: BaseGeometry, registry: Registry) -> tuple[str | None, str, str]:
+    """The parcel (most overlapped), district and squad (jurisdiction) of a site."""
     parcels = registry.parcels
     idx = parcels.sindex.query(geom, predicate="intersects")
     parcel_id = None
@@ -567,7 +568,7 @@ def diff_registry(
                     category, vgeom = "illegal_construction", excess
         if category is None:
             continue
-        parcel_id, district, squad = _locate(vgeom, registry)
+        parcel_id, district, squad = locate(vgeom, registry)
         rows.append({
             "category": category, "object_class": cls, "area_m2": round(float(vgeom.area), 2),
             "confidence": round(float(score), 3), "parcel_id": parcel_id,

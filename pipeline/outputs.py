@@ -32,7 +32,7 @@ from pipeline.workorders import Chip, amap_navigation, chip, render_work_order, 
 TASK_FIELDS = [
     "task_id", "category", "object_class", "area_m2", "parcel_id", "district", "squad", "status",
     "priority", "confidence", "lon", "lat", "lon_gcj02", "lat_gcj02", "evidence", "survey_id",
-    "first_seen", "last_seen", "source", "source_sha256",
+    "first_seen", "last_seen", "source", "source_sha256", "review", "verified",
 ]
 EXTRA_FIELDS = ["priority_reason"]
 #: Empty columns a squad fills in and returns (``skypatrol import-results``).
@@ -147,7 +147,8 @@ SHEET_COLUMNS = [
     ("lat_gcj02", "Latitude (GCJ-02)", "纬度（GCJ-02）"),
     ("lon_gcj02", "Longitude (GCJ-02)", "经度（GCJ-02）"),
     ("evidence", "Evidence", "取证图"), ("navigate", "Navigate", "导航"),
-    ("confidence", "Confidence", "置信度"), ("priority_reason", "Why this priority", "优先级原因"),
+    ("confidence", "Confidence", "置信度"), ("review_label", "Review", "人工审核"),
+    ("priority_reason", "Why this priority", "优先级原因"),
     ("survey_id", "Survey", "巡查批次"), ("source", "Source image", "源影像"),
     ("source_sha256", "Source SHA-256", "源影像SHA-256"), ("category", "Category code", "类别代码"),
     ("result", "Result", "处理结果"), ("result_date", "Result date", "处理日期"),
@@ -231,6 +232,8 @@ def write_workbook(path: Path, tasks: gpd.GeoDataFrame, lang: str) -> Path:
             values = {**rec, "category_label": t(str(rec["category"]), lang),
                       "object_label": t(str(rec["object_class"]), lang),
                       "status_label": t(str(rec["status"]), lang),
+                      "review_label": t(str(rec["review"]), lang) if rec.get("review")
+                      else None,
                       "navigate": t("navigate", lang), "result": None,
                       "result_date": None, "result_note": None}
             row = []

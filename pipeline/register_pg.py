@@ -39,9 +39,13 @@ TABLES: dict[str, list[str]] = {
     "cases": ["task_id", "category", "object_class", "status", "first_seen", "last_seen",
               "surveys", "n_surveys", "area_m2", "first_area_m2", "max_area_m2",
               "resolved_on", "resolved_by", "parcel_id", "district", "squad", "squad_result",
-              "squad_result_date", "squad_note", "geometry"],
+              "squad_result_date", "squad_note", "review", "reviewed_by", "reviewed_at",
+              "geometry"],
     "squad_results": ["task_id", "result", "result_date", "note", "imported_at", "source",
                       "photo"],
+    "reviews": ["review_id", "task_id", "survey_id", "action", "reason", "category",
+                "object_class", "reviewer", "reviewed_at", "note", "parcel_id", "district",
+                "squad", "geometry"],
 }
 _INT_COLUMNS = {"n_inputs", "n_surveys"}
 
@@ -181,7 +185,7 @@ def read(url: str, crs: CRS | str) -> dict[str, gpd.GeoDataFrame]:
         stored = _stored_crs(conn) or want
         for table, columns in TABLES.items():
             cols = [c for c in columns if c != "geometry"]
-            order = "id" if table in ("observations", "squad_results") else cols[0]
+            order = "id" if table in ("observations", "squad_results", "reviews") else cols[0]
             if "geometry" in columns:
                 sql = (f"SELECT {', '.join(cols)}, ST_AsBinary(geometry) AS geometry "
                        f"FROM {table} ORDER BY {order}")

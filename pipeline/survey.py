@@ -371,10 +371,13 @@ def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
     sha = {i.record.source: i.record.sha256 for i in report.items}
     raster_sha = {r: sha.get(i.record.source) for i, r in zip(report.ok, rasters)}
     src_of = {r: i.record.source for i, r in zip(report.ok, rasters)}
-    tasks = enrich_tasks(update.tasks, raster_sha)
+    # an analyst's rejected finding reaches no squad; it is counted in the summary
+    sent = (update.tasks.review != "rejected").to_numpy()
+    tasks = enrich_tasks(update.tasks[sent], raster_sha)
     tasks["source"] = [src_of.get(s, s) for s in tasks.source]
     t0 = time.perf_counter()
-    evidence = write_evidence(out, tasks.assign(source=list(update.tasks.source)), rasters)
+    evidence = write_evidence(out, tasks.assign(source=list(update.tasks.source[sent])),
+                              rasters)
     timings["evidence_s"] = round(time.perf_counter() - t0, 2)
     write_task_files(out, tasks, spec.lang)
     write_resolved(out, update.resolved)
@@ -385,6 +388,8 @@ def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
         "survey_date": date.isoformat(),
         "imagery_area_km2": round(cov.area / 1e6, 6),
         "totals": totals(tasks, update.resolved),
+        "rejected_by_review": int((~sent).sum()),
+        "verified": int(tasks.verified.sum()) if len(tasks) else 0,
         "stage_timings_s": timings,
         "inputs": report.records(),
         "model": str(spec.model) if spec.model else "shipped",

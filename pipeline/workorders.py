@@ -211,6 +211,7 @@ def site_cards(tasks: gpd.GeoDataFrame, evidence: dict[str, tuple[Chip, str]],
                                                lang),
             "category": str(r.category), "object_class": str(r.object_class),
             "status": str(r.status), "area_m2": float(r.area_m2),
+            "review": str(getattr(r, "review", "") or ""),
             "first_seen": str(r.first_seen), "district": str(r.district or ""),
             "parcel_id": "" if r.parcel_id is None or (isinstance(r.parcel_id, float)
                                                      and math.isnan(r.parcel_id))

@@ -558,6 +558,43 @@ def serve(config: Path) -> None:
     _run(body)
 
 
+@cli.command()
+@click.option("--cases", "cases", required=True, type=CASES,
+              help="Case register to review (GeoPackage or postgresql://...).")
+@click.option("--registry", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Parcel registry: parcels and permits on the map; needed to add sites.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; off the loopback a token is required.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--token", envvar="SKYPATROL_WEB_TOKEN",
+              help="Token every request must carry [env SKYPATROL_WEB_TOKEN; made up and "
+                   "printed when --host is not a loopback address and none is given].")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Model card whose thresholds order the review queue [default: shipped].")
+def web(cases: Path | str, registry: Path | None, host: str, port: int, token: str | None,
+        lang: str, model: Path | None) -> None:
+    """Review findings on a live map of the survey imagery (a local web application)."""
+
+    def body() -> None:
+        import secrets
+
+        from pipeline.web import WebConfig, is_loopback, serve
+
+        if isinstance(cases, Path) and not cases.exists():
+            raise InputError(f"{cases}: case register not found (run `skypatrol detect` first)")
+        tok = token
+        if tok is None and not is_loopback(host):
+            tok = secrets.token_urlsafe(24)
+        cfg = WebConfig(cases=cases, registry=registry, token=tok, lang=lang, model_card=model)
+        shown = "localhost" if is_loopback(host) else host
+        link = f"http://{shown}:{port}/" + (f"?token={tok}" if tok else "")
+        click.echo(f"skypatrol web: {link}  (Ctrl-C stops it)")
+        serve(cfg, host, port)
+
+    _run(body)
+
+
 @cli.command("import-results")
 @click.option("--cases", "cases", required=True, type=CASES,
               help="Case register (GeoPackage or postgresql://...).")

@@ -81,3 +81,31 @@ def pg_register(postgis_server):
     from tests.postgis import new_database
 
     return new_database(postgis_server)
+
+
+@pytest.fixture(scope="session")
+def surveyed_world(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The tiny world's first epoch surveyed once (no orchestrator): its register and outputs.
+
+    Tests that change the register copy it first (``copy_register_file``).
+    """
+    import datetime as dt
+
+    from pipeline import survey as sv
+
+    root = tmp_path_factory.mktemp("surveyed")
+    spec = sv.SurveySpec((str(tiny_world / "epoch1" / "ortho.tif"),),
+                         tiny_world / "registry.gpkg", root / "S1", cases=root / "cases.gpkg",
+                         survey_id="S1", survey_date=dt.date(2026, 3, 1))
+    summary = sv.run_survey(spec)
+    return {"root": root, "cases": root / "cases.gpkg", "registry": tiny_world / "registry.gpkg",
+            "ortho": tiny_world / "epoch1" / "ortho.tif", "spec": spec, "summary": summary}
+
+
+def copy_register_file(src: Path, dst: Path) -> Path:
+    """A private copy of a GeoPackage register."""
+    import shutil
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, dst)
+    return dst
