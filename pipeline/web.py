@@ -539,6 +539,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def access_token(host: str, token: str | None) -> str | None:
+    """The token the server requires: the one given; off the loopback, one made up if none."""
+    import secrets
+
+    if token is None and not is_loopback(host):
+        return secrets.token_urlsafe(24)
+    return token
+
+
 def serve(cfg: WebConfig, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Run the web application until interrupted (uvicorn)."""
     import uvicorn

@@ -577,15 +577,11 @@ def web(cases: Path | str, registry: Path | None, host: str, port: int, token: s
     """Review findings on a live map of the survey imagery (a local web application)."""
 
     def body() -> None:
-        import secrets
-
-        from pipeline.web import WebConfig, is_loopback, serve
+        from pipeline.web import WebConfig, access_token, is_loopback, serve
 
         if isinstance(cases, Path) and not cases.exists():
             raise InputError(f"{cases}: case register not found (run `skypatrol detect` first)")
-        tok = token
-        if tok is None and not is_loopback(host):
-            tok = secrets.token_urlsafe(24)
+        tok = access_token(host, token)
         cfg = WebConfig(cases=cases, registry=registry, token=tok, lang=lang, model_card=model)
         shown = "localhost" if is_loopback(host) else host
         link = f"http://{shown}:{port}/" + (f"?token={tok}" if tok else "")
