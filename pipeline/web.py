@@ -39,6 +39,7 @@ from geodata.registry import Registry, read_registry
 from pipeline import cases as register
 from pipeline.diff import locate
 from pipeline.i18n import t
+from pipeline.outlines import clean_outline
 from pipeline.reviews import CLASSES, REJECT_REASONS, Review, added_task_id
 from pipeline.workorders import chip
 
@@ -169,15 +170,22 @@ def findings(layers: dict[str, Any], threshold: Callable[[str], float],
             c = c[c[key].astype(str) == value]
     if min_score is not None:
         c = c[c.score.fillna(1.0) >= min_score]
-    return c.to_crs(WGS84) if len(c) else c.set_crs(WGS84, allow_override=True)
+    if not len(c):
+        return c.set_crs(WGS84, allow_override=True)
+    c = c.set_geometry([clean_outline(g) for g in c.geometry], crs=c.crs)
+    return c.to_crs(WGS84)
 
 
 def feature_collection(frame: gpd.GeoDataFrame, lang: str) -> dict[str, Any]:
-    """GeoJSON of the map's findings (coordinates rounded to ~1 cm)."""
+    """GeoJSON of the map's findings (WGS84, ~1 cm).
+
+    The outlines are cut to their corners as in every output (:mod:`pipeline.outlines`):
+    an analyst corrects a roof by its corners, not by the pixel staircase of a mask.
+    """
     feats = []
     for r in frame.itertuples():
         feats.append({"type": "Feature", "id": r.task_id,
-                      "geometry": mapping(shapely.set_precision(r.geometry, 1e-7)),
+                      "geometry": mapping(shapely.set_precision(r.geometry, 1e-8)),
                       "properties": {
                           "task_id": r.task_id, "category": r.category,
                           "category_label": t(str(r.category), lang),

@@ -11,6 +11,7 @@
                  layers: {}, filled: false};
 
   const map = L.map("map", {maxZoom: 23, zoomSnap: 0.5});
+  window.skypatrol = {map: map};  // for the browser tests and the console
   L.control.scale({imperial: false}).addTo(map);
   const findings = L.geoJSON(null, {style: styleOf, onEachFeature: bind}).addTo(map);
   const parcels = L.geoJSON(null, {
@@ -186,9 +187,10 @@
       return false;
     }
     say(S.saved + ": " + review.action + " " + (review.task_id || ""));
-    document.body.dataset.reviews = String(parseInt(document.body.dataset.reviews || "0") + 1);
     await loadFindings();
     if (review.task_id && review.action !== "add") await select(review.task_id);
+    // the page's count of saved reviews, once the map and the queue show them
+    document.body.dataset.reviews = String(parseInt(document.body.dataset.reviews || "0") + 1);
     return true;
   }
 
