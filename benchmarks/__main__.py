@@ -65,6 +65,7 @@ BENCHMARKS = {
     "real": _lazy("bench_real"),
     "quality": _lazy("bench_quality"),
     "cluster": _lazy("bench_cluster"),
+    "web": _lazy("bench_web"),
 }
 
 

@@ -44,3 +44,28 @@ def train_flow(
         data=Path(data) if data else None, data_gsd_cm=data_gsd_cm,
         real=tuple(Path(r) for r in real or ()), resume=resume)
     return train_task(job)
+
+
+@task(cache_policy=NO_CACHE)
+def learn_task(cases: str, out: str, base_card: str | None, epochs: int,
+               device: str) -> dict[str, object]:
+    """Reviewed tiles, fine-tune, judgement on the held-out reviews, promotion."""
+    from pipeline.learn import LearnConfig, learn_from_reviews
+    from pipeline.register_pg import register_ref
+
+    return learn_from_reviews(register_ref(cases), Path(out),
+                              Path(base_card) if base_card else None,
+                              LearnConfig(epochs=epochs, device=device))
+
+
+@flow(name="learn-from-reviews", log_prints=True)
+def learn_flow(cases: str, out: str, base_card: str | None = None, epochs: int = 12,
+               device: str = "cpu") -> dict[str, object]:
+    """Fine-tune the model on the analysts' reviews of the register's surveys.
+
+    The same job as ``skypatrol train --from-reviews`` (``pipeline.learn``); the new model
+    is promoted only when it is better on the held-out reviews (``promoted`` in the report).
+    """
+    report = learn_task(cases, out, base_card, epochs, device)
+    print(f"held out: {report['held_out']}; promoted: {report['promoted']}")
+    return report

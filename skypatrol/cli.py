@@ -379,12 +379,24 @@ def demo(out: Path, size_m: float, seed: int, lang: str) -> None:
               help="Initial learning rate [default 0.01; lower it to fine-tune a .pt].")
 @click.option("--world-seed", "world_seed", default=1000, show_default=True,
               help="First synthetic training world seed.")
+@click.option("--from-reviews", "from_reviews", type=CASES,
+              help="Fine-tune the current model on the analysts' reviews in this case register "
+                   "(skypatrol web); promoted into OUT/model only when better on the held-out "
+                   "reviews.")
+@click.option("--base", "base_card", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --from-reviews: the model card to fine-tune [default: shipped].")
 def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_size_m: float,
           tiles: int, epochs: int, time_h: float | None, imgsz: int, batch: int, device: str,
           model_yaml: str, resume: bool, no_onnx: bool, real: tuple[Path, ...],
           hold_out: tuple[str, ...], real_repeat: int, lr0: float | None,
-          world_seed: int) -> None:
-    """Train the detection model (synthetic worlds, plus real tiles with --real) and package it."""
+          world_seed: int, from_reviews: Path | str | None, base_card: Path | None) -> None:
+    """Train the detection model (synthetic worlds, plus real tiles with --real) and package it.
+
+    With --from-reviews, fine-tune it on the bureau's reviewed surveys instead.
+    """
+    if from_reviews is not None:
+        _learn(from_reviews, out, base_card, epochs, batch, device)
+        return
 
     def body() -> None:
         from models.dataset import DatasetConfig
@@ -412,6 +424,25 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
         card = train_and_package(job, progress=lambda d, t: bar("dataset", d, t))
         bar.close()
         click.echo(f"model card: {card}")
+
+    _run(body)
+
+
+def _learn(cases: Path | str, out: Path, base_card: Path | None, epochs: int, batch: int,
+           device: str) -> None:
+    def body() -> None:
+        from pipeline.learn import LearnConfig, learn_from_reviews
+
+        bar = _Bar()
+        report = learn_from_reviews(cases, out, base_card,
+                                    LearnConfig(epochs=epochs, batch=min(batch, 8), device=device),
+                                    progress=lambda d, t: bar("reviewed tiles", d, t))
+        bar.close()
+        old, new = report["held_out"]["old"], report["held_out"]["new"]
+        click.echo(f"held-out reviews: recall {old['recall']:.2f} -> {new['recall']:.2f}, "
+                   f"precision {old['precision']:.2f} -> {new['precision']:.2f}")
+        click.echo(("promoted: " if report["promoted"] else
+                    "not promoted (not better on the held-out reviews): ") + report["card"])
 
     _run(body)
 

@@ -1,0 +1,400 @@
+"""Learning from reviews: the bureau's own imagery, as its analysts judged it, teaches the model.
+
+``skypatrol train --from-reviews CASES`` (and ``flows.train.learn_flow`` on a schedule):
+
+1. **Dataset.** Every reviewed site gives one tile of its survey's imagery at the model's GSD
+   and tile size, centred on it. The tile's labels are the current model's own detections
+   (pseudo-labels: a survey's register holds only violations, not the permitted buildings
+   around them, which must stay labelled as buildings) corrected by every review inside it:
+   - ``correct`` / ``add``: the analyst's outline becomes the object (it replaces the
+     detections it covers; one it lies within, as an extension lies within its building,
+     is grown by it);
+   - ``relabel``: the detections of the site take the analyst's class;
+   - ``reject`` as not a structure or temporary: the detections of the site are removed (a
+     hard negative). Rejections as permitted or duplicate say nothing about the model and
+     leave the tile as it is.
+   Classes the model does not have (``cleared_ground``, found by a pixel rule) give no label.
+2. **Held-out reviews.** Sites are split by 100 m blocks of ground (a hash of the block, so
+   a tile of the training part never shows a held-out site): ``held_out_share`` of the
+   blocks are kept out of the fine-tune and judge both models.
+3. **Fine-tune** the current model's weights on the training tiles (a low learning rate).
+4. **Judge and promote.** Both models detect on the held-out tiles; a reviewed positive is
+   found when detections cover half its outline, a rejected one is a false finding when they
+   do. The new model is promoted only when neither its recall nor its precision on the
+   held-out reviews is lower and one of them is higher; its card records its lineage (parent
+   model, review counts, both models' held-out figures).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import shapely
+from pyproj import CRS
+from shapely.geometry.base import BaseGeometry
+
+from geodata.errors import InputError
+from pipeline.cases import read_register, register_crs
+from pipeline.register_pg import register_ref
+from pipeline.reviews import fold
+
+#: Rejections that say the model saw a structure where there is none.
+NEGATIVE_REASONS = ("not_a_structure", "temporary")
+POSITIVE = ("confirmed", "corrected", "relabelled", "added")
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    """How reviews become a fine-tuned model.
+
+    Attributes:
+        held_out_share: share of the 100 m ground blocks whose sites judge the models.
+        block_m: side of the ground blocks of the split, metres.
+        epochs, lr0, batch: the fine-tune.
+        min_sites: fewer reviewed sites than this is too little to learn from.
+        device: ``cpu`` or a CUDA index.
+
+    """
+
+    held_out_share: float = 0.25
+    block_m: float = 100.0
+    epochs: int = 12
+    lr0: float = 0.002
+    batch: int = 8
+    min_sites: int = 4
+    device: str = "cpu"
+
+
+@dataclass
+class Site:
+    """One reviewed site and what the review makes of it."""
+
+    task_id: str
+    survey_id: str
+    verdict: str  # positive, negative, or neutral (a rejection that says nothing of the model)
+    object_class: str | None
+    geometry: BaseGeometry
+    review: str
+    held_out: bool = False
+    tile: str = ""
+
+
+@dataclass
+class Judgement:
+    """A model's figures on the held-out reviewed sites."""
+
+    positives: int = 0
+    found: int = 0
+    negatives: int = 0
+    false_findings: int = 0
+    recall: float = 0.0
+    precision: float = 0.0
+    per_site: dict[str, bool] = field(default_factory=dict)
+
+
+def held_out(geom: BaseGeometry, cfg: LearnConfig) -> bool:
+    """Whether a site's 100 m block of ground is in the held-out share (a fixed hash)."""
+    p = geom.representative_point()
+    key = f"{int(p.x // cfg.block_m)}:{int(p.y // cfg.block_m)}"
+    h = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return h < cfg.held_out_share
+
+
+def reviewed_sites(layers: dict[str, Any], cfg: LearnConfig) -> list[Site]:
+    """Every reviewed site with its verdict, outline and class, split train / held out."""
+    state = fold(layers["reviews"])
+    obs = layers["observations"]
+    sites = []
+    for tid, s in state.items():
+        mine = obs[obs.task_id == tid].sort_values(["survey_date", "survey_id"])
+        survey = str(s["geometry_survey"] or s["survey_id"])
+        seen = mine[mine.survey_id == survey]
+        geom = s["geometry"] if s["geometry"] is not None else (
+            seen.geometry.iloc[-1] if len(seen) else
+            (mine.geometry.iloc[-1] if len(mine) else None))
+        if geom is None or geom.is_empty:
+            continue
+        cls = s["object_class"] or (str(mine.object_class.iloc[-1]) if len(mine) else None)
+        if s["review"] in POSITIVE:
+            verdict = "positive"
+        elif s["review"] == "rejected" and s["reason"] in NEGATIVE_REASONS:
+            verdict = "negative"
+        else:
+            verdict = "neutral"
+        sites.append(Site(tid, survey, verdict, cls, geom, str(s["review"]),
+                          held_out(geom, cfg)))
+    return sites
+
+
+def cut_tile(raster: str, centre: BaseGeometry, crs: Any, gsd_m: float, px: int
+             ) -> tuple[np.ndarray, tuple[float, float]] | None:
+    """An RGB tile of ``px`` pixels at ``gsd_m`` centred on ``centre``; and its top-left corner
+    (in the register's CRS). None when the raster does not hold the centre."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+    from rasterio.windows import from_bounds
+
+    half = px * gsd_m / 2
+    c = centre.representative_point()
+    left, top = c.x - half, c.y + half
+    try:
+        src = rasterio.open(raster)
+    except rasterio.errors.RasterioIOError:
+        return None
+    with src:
+        ds = src if CRS.from_user_input(src.crs) == CRS.from_user_input(crs) else \
+            WarpedVRT(src, crs=crs)
+        with ds:
+            b = ds.bounds
+            if not (b.left <= c.x <= b.right and b.bottom <= c.y <= b.top):
+                return None
+            win = from_bounds(left, top - 2 * half, left + 2 * half, top, ds.transform)
+            data = ds.read((1, 2, 3), window=win, out_shape=(3, px, px), boundless=True,
+                           fill_value=0, resampling=Resampling.average)
+    if not data.any():
+        return None
+    return np.ascontiguousarray(np.moveaxis(data, 0, 2)), (left, top)
+
+
+def _to_px(geom: BaseGeometry, corner: tuple[float, float], gsd_m: float) -> BaseGeometry:
+    left, top = corner
+    return shapely.transform(geom, lambda xy: np.column_stack(
+        [(xy[:, 0] - left) / gsd_m, (top - xy[:, 1]) / gsd_m]))
+
+
+def predict(model: Any, rgb: np.ndarray, card: Any) -> list[tuple[str, BaseGeometry]]:
+    """The model's detections on one tile: (class, polygon in tile pixels), card thresholds."""
+    r: Any = list(model.predict(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), imgsz=card.imgsz,
+                                conf=card.min_score, verbose=False, retina_masks=True))[0]
+    out = []
+    if r.masks is None:
+        return out
+    for cls_i, score, xy in zip(np.asarray(r.boxes.cls).astype(int),
+                                np.asarray(r.boxes.conf), r.masks.xy):
+        name = card.classes[cls_i]
+        if score < card.threshold(name) or len(xy) < 3:
+            continue
+        poly = shapely.make_valid(shapely.Polygon(xy))
+        if poly.area > 1:
+            out.append((name, poly))
+    return out
+
+
+def _covers(a: BaseGeometry, site: BaseGeometry, share: float = 0.5) -> bool:
+    return a.intersects(site) and a.intersection(site).area >= share * site.area
+
+
+def tile_labels(detections: list[tuple[str, BaseGeometry]], sites: Sequence[Site],
+                corner: tuple[float, float], gsd_m: float, classes: Sequence[str]
+                ) -> list[tuple[str, BaseGeometry]]:
+    """The tile's labels: the detections corrected by every review inside the tile."""
+    labels = list(detections)
+    for s in sites:
+        g = shapely.make_valid(_to_px(s.geometry, corner, gsd_m))
+        if g.is_empty:
+            continue
+        if s.verdict == "negative":
+            labels = [(c, d) for c, d in labels
+                      if not (_covers(d, g) or _covers(g, d))]
+            continue
+        if s.verdict != "positive":
+            continue
+        cls = s.object_class if s.object_class in classes else None
+        if s.review in ("corrected", "added"):
+            inside = [(c, d) for c, d in labels if _covers(d, g, 0.9) and d.area > 1.5 * g.area]
+            if inside:  # an extension of a larger structure: that structure grows by it
+                c0, d0 = max(inside, key=lambda t: t[1].area)
+                labels = [(c, d) for c, d in labels if d is not d0]
+                labels.append((c0, shapely.union(d0, g)))
+            else:  # the object itself: it replaces the detections it covers
+                labels = [(c, d) for c, d in labels if not _covers(g, d)]
+                if cls is not None:
+                    labels.append((cls, g))
+        elif s.review == "relabelled" and cls is not None:
+            labels = [(cls if _covers(d, g) else c, d) for c, d in labels]
+    return labels
+
+
+def _label_lines(labels: list[tuple[str, BaseGeometry]], classes: Sequence[str],
+                 px: int) -> list[str]:
+    frame = shapely.box(0, 0, px, px)
+    lines = []
+    for cls, g in labels:
+        g = g.intersection(frame)
+        parts = getattr(g, "geoms", [g])
+        for part in parts:
+            if part.geom_type != "Polygon" or part.area < 4:
+                continue
+            xy = np.asarray(part.exterior.coords)[:-1] / px
+            lines.append(" ".join([str(classes.index(cls)),
+                                   *(f"{v:.5f}" for v in xy.clip(0, 1).ravel())]))
+    return lines
+
+
+def build_dataset(layers: dict[str, Any], sites: list[Site], card_path: Path, out: Path,
+                  progress: Callable[[int, int], None] | None = None) -> Path:
+    """The YOLO-seg dataset of the reviewed tiles (``train`` and ``val`` = held out)."""
+    from ultralytics import YOLO
+
+    from models.card import ModelCard
+
+    card = ModelCard.load(card_path)
+    model = YOLO(str(card.weights_path(card_path, "pt")), task="segment")
+    gsd_m = card.gsd_cm / 100
+    crs = layers["crs"]
+    imagery = {str(r.survey_id): [p for p in str(r.imagery or "").split(";") if p]
+               for r in layers["surveys"].itertuples()}
+    shutil.rmtree(out, ignore_errors=True)
+    for split in ("train", "val"):
+        (out / "images" / split).mkdir(parents=True)
+        (out / "labels" / split).mkdir(parents=True)
+    for k, s in enumerate(sites):
+        if progress is not None:
+            progress(k, len(sites))
+        cut = next((t for t in (cut_tile(r, s.geometry, crs, gsd_m, card.imgsz)
+                                for r in imagery.get(s.survey_id, [])) if t is not None), None)
+        if cut is None:
+            continue
+        rgb, corner = cut
+        near = [o for o in sites if o.survey_id == s.survey_id
+                and o.geometry.distance(s.geometry) < card.imgsz * gsd_m]
+        labels = tile_labels(predict(model, rgb, card), near, corner, gsd_m, card.classes)
+        split = "val" if s.held_out else "train"
+        name = f"{s.survey_id}-{s.task_id}"
+        cv2.imwrite(str(out / "images" / split / f"{name}.jpg"),
+                    cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        (out / "labels" / split / f"{name}.txt").write_text(
+            "\n".join(_label_lines(labels, card.classes, card.imgsz)) + "\n")
+        s.tile = str(out / "images" / split / f"{name}.jpg")
+    data = out / "data.yaml"
+    data.write_text("path: " + json.dumps(str(out.resolve())) + "\ntrain: images/train\n"
+                    "val: images/val\nnames:\n"
+                    + "".join(f"  {i}: {c}\n" for i, c in enumerate(card.classes)))
+    return data
+
+
+def judge(card_path: Path, weights: Path, sites: Sequence[Site], gsd_m: float) -> Judgement:
+    """A model's recall and precision on the held-out reviewed sites."""
+    from ultralytics import YOLO
+
+    from models.card import ModelCard
+
+    card = ModelCard.load(card_path)
+    model = YOLO(str(weights), task="segment")
+    j = Judgement()
+    for s in sites:
+        if not s.held_out or not s.tile or s.verdict == "neutral":
+            continue
+        rgb = cv2.cvtColor(cv2.imread(s.tile), cv2.COLOR_BGR2RGB)
+        half = card.imgsz * gsd_m / 2
+        c = s.geometry.representative_point()
+        g = _to_px(s.geometry, (c.x - half, c.y + half), gsd_m)
+        hit = any(_covers(d, g) for _, d in predict(model, rgb, card))
+        j.per_site[s.task_id] = hit
+        if s.verdict == "positive":
+            j.positives += 1
+            j.found += int(hit)
+        else:
+            j.negatives += 1
+            j.false_findings += int(hit)
+    j.recall = round(j.found / j.positives, 4) if j.positives else 0.0
+    called = j.found + j.false_findings
+    j.precision = round(j.found / called, 4) if called else 0.0
+    return j
+
+
+def better(new: Judgement, old: Judgement) -> bool:
+    """Promote only when neither figure is lower and one is higher."""
+    return (new.recall >= old.recall and new.precision >= old.precision
+            and (new.recall > old.recall or new.precision > old.precision))
+
+
+def learn_from_reviews(cases: Path | str, out: Path, base_card: Path | None = None,
+                       cfg: LearnConfig | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Build the reviewed dataset, fine-tune, judge both models, promote or not.
+
+    Returns the report (also written to ``out/learn.json``); the promoted model's card is
+    ``out/model/skypatrol-seg.json``, a model that is not better stays in ``out/candidate``.
+
+    Raises:
+        InputError: the register is missing or holds too few reviewed sites.
+
+    """
+    import time
+
+    from models.card import ModelCard
+    from models.export import package_model
+    from models.quantize import calibration_from_data_yaml
+    from models.runtime import DEFAULT_CARD
+    from models.train import TrainConfig, config_dict, train
+
+    cfg = cfg or LearnConfig()
+    ref = register_ref(cases)
+    if isinstance(ref, Path) and not ref.exists():
+        raise InputError(f"{ref}: case register not found")
+    crs = register_crs(ref)
+    if crs is None:
+        raise InputError(f"{cases}: the register holds no surveys")
+    layers = read_register(ref, crs)
+    layers["crs"] = crs
+    base = Path(base_card or DEFAULT_CARD)
+    card = ModelCard.load(base)
+    sites = reviewed_sites(layers, cfg)
+    useful = [s for s in sites if s.verdict != "neutral"]
+    if len(useful) < cfg.min_sites:
+        raise InputError(f"{cases}: {len(useful)} reviewed site(s) say something about the "
+                         f"model; at least {cfg.min_sites} are needed to learn from")
+    out.mkdir(parents=True, exist_ok=True)
+    data = build_dataset(layers, sites, base, out / "dataset", progress)
+    n_train = len(list((out / "dataset" / "images" / "train").glob("*.jpg")))
+    n_val = len(list((out / "dataset" / "images" / "val").glob("*.jpg")))
+    if n_train == 0 or n_val == 0:
+        raise InputError(f"{cases}: the reviewed sites fall {n_train} in training and {n_val} "
+                         "held out; review sites in more places (100 m blocks) to learn")
+    tcfg = TrainConfig(model=str(card.weights_path(base, "pt")), epochs=cfg.epochs,
+                       imgsz=card.imgsz, batch=cfg.batch, device=cfg.device, lr0=cfg.lr0,
+                       warmup_epochs=1.0, patience=cfg.epochs)
+    t0 = time.perf_counter()
+    best = train(data, out / "run", tcfg)
+    fine_tune_s = round(time.perf_counter() - t0, 1)
+    gsd_m = card.gsd_cm / 100
+    old = judge(base, card.weights_path(base, "pt"), sites, gsd_m)
+    new = judge(base, best, sites, gsd_m)
+    promoted = better(new, old)
+    counts = {v: sum(s.verdict == v for s in sites) for v in ("positive", "negative", "neutral")}
+    lineage = {
+        "parent_model": str(base.resolve()), "parent_sha256": card.sha256,
+        "register": str(cases), "reviewed_sites": counts,
+        "train_tiles": n_train, "held_out_tiles": n_val,
+        "held_out": {"old": _figures(old), "new": _figures(new)},
+        "promoted": promoted, "fine_tune_s": fine_tune_s, "config": asdict(cfg),
+    }
+    target = out / ("model" if promoted else "candidate")
+    shutil.rmtree(target, ignore_errors=True)
+    new_card = package_model(best, target, classes=card.classes, gsd_cm=card.gsd_cm,
+                             imgsz=card.imgsz,
+                             training={"train": config_dict(tcfg), "from_reviews": lineage},
+                             calibration=calibration_from_data_yaml(data))
+    data_card = json.loads(new_card.read_text())  # the parent's thresholds and offsets hold
+    data_card.update(class_score_thresholds=card.class_score_thresholds,
+                     score_threshold=card.score_threshold,
+                     outline_offset_m=card.outline_offset_m)
+    new_card.write_text(json.dumps(data_card, indent=2) + "\n")
+    report = {"card": str(new_card), **lineage}
+    (out / "learn.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _figures(j: Judgement) -> dict[str, Any]:
+    return {"recall": j.recall, "precision": j.precision, "positives": j.positives,
+            "found": j.found, "negatives": j.negatives, "false_findings": j.false_findings}

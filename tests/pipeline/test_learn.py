@@ -1,0 +1,134 @@
+"""Learning from reviews: the reviewed tiles' labels follow the analysts, the fine-tuned model
+is judged on held-out reviews against its parent, and promoted only when better."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import shapely
+
+from geodata.errors import InputError
+from geodata.registry import read_registry
+from models.card import ModelCard
+from models.runtime import DEFAULT_CARD
+from pipeline.cases import read_register, record_review, register_crs
+from pipeline.diff import locate
+from pipeline.learn import (
+    Judgement,
+    LearnConfig,
+    better,
+    build_dataset,
+    learn_from_reviews,
+    reviewed_sites,
+)
+from pipeline.reviews import Review, added_task_id
+from tests.conftest import copy_register_file
+
+pytestmark = pytest.mark.slow
+
+
+def _layers(path):
+    crs = register_crs(path)
+    return {**read_register(path, crs), "crs": crs}
+
+
+def _free_square(layers, size=5.0):
+    cov = layers["surveys"].geometry.iloc[0]
+    taken = shapely.union_all(list(layers["cases"].geometry)).buffer(8)
+    x0, y0, x1, y1 = cov.bounds
+    for fx in (0.3, 0.5, 0.7, 0.2, 0.8):
+        for fy in (0.3, 0.5, 0.7, 0.2, 0.8):
+            sq = shapely.box(x0 + fx * (x1 - x0), y0 + fy * (y1 - y0),
+                             x0 + fx * (x1 - x0) + size, y0 + fy * (y1 - y0) + size)
+            if cov.contains(sq) and not sq.intersects(taken):
+                return sq
+    raise AssertionError("no free ground")
+
+
+@pytest.fixture
+def reviewed(surveyed_world, tmp_path):
+    """The tiny world's survey reviewed: one rejected as not a structure, one added shed, one
+    relabelled, the rest confirmed."""
+    cases = copy_register_file(surveyed_world["cases"], tmp_path / "cases.gpkg")
+    lay = _layers(cases)
+    ids = sorted(lay["cases"].task_id)
+    record_review(cases, Review(ids[0], "S1", "reject", "ana", reason="not_a_structure"))
+    record_review(cases, Review(ids[1], "S1", "relabel", "ana",
+                                category="illegal_construction", object_class="shed"))
+    for tid in ids[2:]:
+        record_review(cases, Review(tid, "S1", "confirm", "ana"))
+    sq = _free_square(lay)
+    where = locate(sq, read_registry(surveyed_world["registry"]))
+    added = added_task_id("S1", "illegal_construction", sq)
+    record_review(cases, Review(added, "S1", "add", "ana", category="illegal_construction",
+                                object_class="shed", geometry=sq, parcel_id=where[0],
+                                district=where[1], squad=where[2]))
+    return cases, {"rejected": ids[0], "relabelled": ids[1], "added": added, "square": sq}
+
+
+def _labels(path):
+    rows = []
+    for line in path.read_text().split("\n"):
+        if line.strip():
+            cls, *v = line.split()
+            rows.append((int(cls), shapely.Polygon(np.asarray(v, float).reshape(-1, 2))))
+    return rows
+
+
+def test_the_labels_follow_the_reviews(reviewed, tmp_path):
+    cases, who = reviewed
+    lay = _layers(cases)
+    cfg = LearnConfig(held_out_share=0.0)
+    sites = reviewed_sites(lay, cfg)
+    verdicts = {s.task_id: s.verdict for s in sites}
+    assert verdicts[who["rejected"]] == "negative"
+    assert verdicts[who["added"]] == "positive"
+    build_dataset(lay, sites, DEFAULT_CARD, tmp_path / "ds")
+    card = ModelCard.load(DEFAULT_CARD)
+    px, gsd = card.imgsz, card.gsd_cm / 100
+    shed = card.classes.index("shed")
+    lbl = tmp_path / "ds" / "labels" / "train"
+    # the tile of the added shed is centred on it: one shed label where the analyst drew it
+    added = _labels(lbl / f"S1-{who['added']}.txt")
+    centre = shapely.box(0.5 - 2.5 / (px * gsd), 0.5 - 2.5 / (px * gsd),
+                         0.5 + 2.5 / (px * gsd), 0.5 + 2.5 / (px * gsd))
+    hits = [(c, g) for c, g in added if g.intersection(centre).area > 0.8 * centre.area]
+    assert hits and hits[0][0] == shed
+    # the rejected one's centre is labelled by nothing
+    rej = _labels(lbl / f"S1-{who['rejected']}.txt")
+    assert not any(g.contains(shapely.Point(0.5, 0.5)) for _, g in rej)
+    img = cv2.imread(str(tmp_path / "ds" / "images" / "train" / f"S1-{who['added']}.jpg"))
+    assert img.shape == (px, px, 3) and img.std() > 5
+
+
+def test_the_fine_tune_is_judged_on_held_out_reviews(reviewed, tmp_path):
+    cases, _ = reviewed
+    cfg = LearnConfig(held_out_share=0.5, block_m=20.0, epochs=1, batch=4, min_sites=3)
+    report = learn_from_reviews(cases, tmp_path / "learn", cfg=cfg)
+    held = report["held_out"]
+    assert held["old"]["positives"] > 0 and held["new"]["positives"] == held["old"]["positives"]
+    assert report["train_tiles"] > 0 and report["held_out_tiles"] > 0
+    card = ModelCard.load(report["card"])  # a card with sound weights
+    lineage = card.training["from_reviews"]
+    assert lineage["parent_model"] == str(DEFAULT_CARD.resolve())
+    assert lineage["reviewed_sites"]["negative"] == 1
+    where = "model" if report["promoted"] else "candidate"
+    assert report["card"].endswith(f"{where}/skypatrol-seg.json")
+    promoted = better(Judgement(recall=held["new"]["recall"], precision=held["new"]["precision"]),
+                      Judgement(recall=held["old"]["recall"], precision=held["old"]["precision"]))
+    assert report["promoted"] == promoted
+    assert json.loads((tmp_path / "learn" / "learn.json").read_text())["promoted"] == promoted
+
+
+def test_promotion_needs_a_better_model():
+    j = Judgement
+    assert better(j(recall=0.8, precision=0.9), j(recall=0.7, precision=0.9))
+    assert not better(j(recall=0.8, precision=0.8), j(recall=0.8, precision=0.8))
+    assert not better(j(recall=0.9, precision=0.7), j(recall=0.8, precision=0.8))
+
+
+def test_too_few_reviews_is_a_clear_error(surveyed_world, tmp_path):
+    cases = copy_register_file(surveyed_world["cases"], tmp_path / "cases.gpkg")
+    with pytest.raises(InputError, match="reviewed site"):
+        learn_from_reviews(cases, tmp_path / "learn")
