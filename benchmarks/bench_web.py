@@ -45,7 +45,8 @@ def register_of(ortho: Path, cases: Path) -> tuple[float, float, float, float]:
                               "squad": [], "source": []},
                              geometry=gpd.GeoSeries([], crs=crs), crs=crs)
     update_register(cases, "B1", dt.date(2026, 5, 1), cov, empty, imagery=[str(ortho)])
-    return tuple(gpd.GeoSeries([cov], crs=crs).to_crs(4326).total_bounds)  # type: ignore
+    w, s, e, n = gpd.GeoSeries([cov], crs=crs).to_crs(4326).total_bounds
+    return float(w), float(s), float(e), float(n)
 
 
 def screen_tiles(lon: float, lat: float, z: int) -> list[tuple[int, int, int]]:

@@ -137,7 +137,8 @@ def reviewed_sites(layers: dict[str, Any], cfg: LearnConfig) -> list[Site]:
 def cut_tile(raster: str, centre: BaseGeometry, crs: Any, gsd_m: float, px: int
              ) -> tuple[np.ndarray, tuple[float, float]] | None:
     """An RGB tile of ``px`` pixels at ``gsd_m`` centred on ``centre``; and its top-left corner
-    (in the register's CRS). None when the raster does not hold the centre."""
+    (in the register's CRS). None when the raster does not hold the centre.
+    """
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
@@ -175,7 +176,7 @@ def predict(model: Any, rgb: np.ndarray, card: Any) -> list[tuple[str, BaseGeome
     """The model's detections on one tile: (class, polygon in tile pixels), card thresholds."""
     r: Any = list(model.predict(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), imgsz=card.imgsz,
                                 conf=card.min_score, verbose=False, retina_masks=True))[0]
-    out = []
+    out: list[tuple[str, BaseGeometry]] = []
     if r.masks is None:
         return out
     for cls_i, score, xy in zip(np.asarray(r.boxes.cls).astype(int),
@@ -294,7 +295,10 @@ def judge(card_path: Path, weights: Path, sites: Sequence[Site], gsd_m: float) -
     for s in sites:
         if not s.held_out or not s.tile or s.verdict == "neutral":
             continue
-        rgb = cv2.cvtColor(cv2.imread(s.tile), cv2.COLOR_BGR2RGB)
+        bgr = cv2.imread(s.tile)
+        if bgr is None:
+            continue
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         half = card.imgsz * gsd_m / 2
         c = s.geometry.representative_point()
         g = _to_px(s.geometry, (c.x - half, c.y + half), gsd_m)
