@@ -136,8 +136,10 @@ def reviewed_sites(layers: dict[str, Any], cfg: LearnConfig) -> list[Site]:
 
 def cut_tile(raster: str, centre: BaseGeometry, crs: Any, gsd_m: float, px: int
              ) -> tuple[np.ndarray, tuple[float, float]] | None:
-    """An RGB tile of ``px`` pixels at ``gsd_m`` centred on ``centre``; and its top-left corner
-    (in the register's CRS). None when the raster does not hold the centre.
+    """An RGB tile of ``px`` pixels at ``gsd_m`` centred on ``centre``, and its corner.
+
+    The corner is the tile's top left in the register's CRS. None when the raster does not
+    hold the centre.
     """
     import rasterio
     from rasterio.enums import Resampling
