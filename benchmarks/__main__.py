@@ -66,6 +66,7 @@ BENCHMARKS = {
     "quality": _lazy("bench_quality"),
     "cluster": _lazy("bench_cluster"),
     "web": _lazy("bench_web"),
+    "learn": _lazy("bench_learn"),
 }
 
 

@@ -84,7 +84,7 @@ def measure(base: str, bounds: tuple[float, float, float, float],
         def get(t: tuple[int, int, int]) -> float:
             x, y, z = t
             t0 = time.perf_counter()
-            r = client.get(f"/tiles/B1/{z}/{x}/{y}.png")
+            r = client.get(f"/tiles/B1/{z}/{x}/{y}")
             r.raise_for_status()
             return (time.perf_counter() - t0) * 1000
 

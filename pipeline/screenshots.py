@@ -50,8 +50,64 @@ def screenshots(pages: dict[str, Path], dest: Path) -> list[Path]:
     return out
 
 
+def web_screenshots(cases: Path, registry: Path | None, dest: Path) -> list[Path]:
+    """The review map (``skypatrol web``) over a copy of a register, a finding selected: at
+    desktop width in English and at phone width in Chinese."""
+    import socket
+    import tempfile
+    import threading
+    import time
+
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    from pipeline.web import WebConfig, create_app
+
+    exe = chromium_path()
+    if exe is None:
+        raise RuntimeError("chromium is not installed (make system-packages installs it)")
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "cases.gpkg"
+        shutil.copy(cases, copy)  # the screenshots review nothing, but leave the demo alone
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(create_app(WebConfig(cases=copy,
+                                                                    registry=registry)),
+                                               host="127.0.0.1", port=port,
+                                               log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+                for name, lang, size in (("web-desktop", "en", (1280, 800)),
+                                         ("web-zh-phone", "zh", (390, 1300))):
+                    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+                    page.goto(f"http://127.0.0.1:{port}/?lang={lang}")
+                    page.wait_for_selector("body[data-ready='1']")
+                    first = page.locator("#queue li").first
+                    if first.count():
+                        first.click()
+                        page.wait_for_selector("#panel[data-task]")
+                    page.wait_for_timeout(1500)  # tiles and chips load
+                    shot = dest / f"{name}.png"
+                    page.screenshot(path=str(shot))
+                    page.close()
+                    out.append(shot)
+                browser.close()
+        finally:
+            server.should_exit = True
+            thread.join(10)
+    return out
+
+
 def main() -> None:
-    """Screenshot the demo's first work order and its dashboard (English and Chinese)."""
+    """Screenshot the demo's first work order, its dashboard (English and Chinese) and the
+    review map."""
     from pipeline.dashboard import write_dashboard
 
     demo, dest = Path(sys.argv[1]), Path(sys.argv[2])
@@ -61,6 +117,8 @@ def main() -> None:
     if orders:
         pages["work-order"] = orders[0]
     for p in screenshots(pages, dest):
+        print(p)
+    for p in web_screenshots(demo / "cases.gpkg", demo / "world" / "registry.gpkg", dest):
         print(p)
 
 

@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import cv2
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -243,13 +244,23 @@ def detail(layers: dict[str, Any], task_id: str, lang: str) -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=1)
 def _blank_png() -> bytes:
-    from rio_tiler.models import ImageData
+    """A transparent tile (where the survey has no imagery)."""
+    ok, buf = cv2.imencode(".png", np.zeros((TILE_PX, TILE_PX, 4), np.uint8))
+    return bytes(buf)
 
-    img = ImageData(np.zeros((3, TILE_PX, TILE_PX), np.uint8))
-    img.array.mask = np.ones_like(img.array.mask, dtype=bool)
-    return bytes(img.render(img_format="PNG"))
+
+def encode_tile(rgb: np.ndarray, mask: np.ndarray) -> tuple[bytes, str]:
+    """A tile's bytes and media type: JPEG where every pixel is imaged (a thirtieth of PNG's
+    encoding time and a seventh of its size), PNG with transparency at the imagery's edge."""
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    if mask.min() > 0:
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        return bytes(buf), "image/jpeg"
+    ok, buf = cv2.imencode(".png", np.dstack([bgr, mask.astype(np.uint8)]),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return bytes(buf), "image/png"
 
 
 _readers = threading.local()
@@ -291,8 +302,9 @@ def _mercator_bounds(path: str) -> tuple[float, float, float, float]:
         return tuple(transform_bounds(ds.crs, "EPSG:3857", *ds.bounds, densify_pts=21))
 
 
-def tile(imagery: list[str], x: int, y: int, z: int) -> bytes:
-    """A 256 px PNG web-mercator tile of a survey's rasters (transparent where none).
+def tile(imagery: list[str], x: int, y: int, z: int) -> tuple[bytes, str]:
+    """A 256 px web-mercator tile of a survey's rasters and its media type (transparent
+    where there is no imagery).
 
     Read in the calling thread from a cached reader (no thread pool per tile); several
     rasters under one tile are mosaicked, the first to cover a pixel wins.
@@ -311,7 +323,7 @@ def tile(imagery: list[str], x: int, y: int, z: int) -> bytes:
         if left < tb.right and right > tb.left and bottom < tb.top and top > tb.bottom:
             hits.append(p)
     if not hits:
-        return _blank_png()
+        return _blank_png(), "image/png"
 
     def read(path: str, x: int, y: int, z: int, **kw: Any) -> Any:
         return _reader(path).tile(x, y, z, indexes=(1, 2, 3), tilesize=TILE_PX, **kw)
@@ -320,8 +332,8 @@ def tile(imagery: list[str], x: int, y: int, z: int) -> bytes:
         img = read(hits[0], x, y, z) if len(hits) == 1 else \
             mosaic_reader(hits, read, x, y, z, threads=0)[0]
     except TileOutsideBounds:
-        return _blank_png()
-    return bytes(img.render(img_format="PNG"))
+        return _blank_png(), "image/png"
+    return encode_tile(np.moveaxis(img.data[:3], 0, 2), img.mask)
 
 
 def parse_outline(value: Any, crs: CRS) -> BaseGeometry:
@@ -455,7 +467,7 @@ def create_app(cfg: WebConfig) -> Any:
             return {"type": "FeatureCollection", "features": []}
         return json.loads(_registry_geojson(reg))
 
-    @app.get("/tiles/{survey_id}/{z}/{x}/{y}.png")
+    @app.get("/tiles/{survey_id}/{z}/{x}/{y}")
     def tiles(survey_id: str, z: int, x: int, y: int) -> Any:
         sv = layers()["surveys"]
         row = sv[sv.survey_id == survey_id]
@@ -464,8 +476,8 @@ def create_app(cfg: WebConfig) -> Any:
         if not (0 <= z <= 24 and 0 <= x < 2 ** z and 0 <= y < 2 ** z):
             raise HTTPException(404, "no such tile")
         paths = [p for p in str(row.iloc[0].imagery or "").split(";") if p]
-        return Response(tile(paths, x, y, z), media_type="image/png",
-                        headers={"Cache-Control": "max-age=600"})
+        data, media = tile(paths, x, y, z)
+        return Response(data, media_type=media, headers={"Cache-Control": "max-age=600"})
 
     @app.post("/api/reviews", status_code=201)
     async def post_review(request: Request) -> Any:

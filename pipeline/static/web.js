@@ -72,7 +72,7 @@
     const id = currentSurvey();
     if (state.ortho) { layerControl.removeLayer(state.ortho); map.removeLayer(state.ortho); }
     if (!id) return;
-    state.ortho = L.tileLayer("tiles/" + encodeURIComponent(id) + "/{z}/{x}/{y}.png",
+    state.ortho = L.tileLayer("tiles/" + encodeURIComponent(id) + "/{z}/{x}/{y}",
                               {maxZoom: 23, maxNativeZoom: 22, tileSize: 256}).addTo(map);
     state.ortho.bringToBack();
     layerControl.addBaseLayer(state.ortho, S.orthophoto + " " + id);

@@ -64,16 +64,22 @@ def test_tiles_come_from_the_survey_raster(web):
     client, _ = web
     w, s, e, n = client.get("/api/surveys").json()[0]["bounds"]
     t = mercantile.tile((w + e) / 2, (s + n) / 2, 20)
-    r = client.get(f"/tiles/S1/20/{t.x}/{t.y}.png")
-    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    r = client.get(f"/tiles/S1/20/{t.x}/{t.y}")
+    assert r.status_code == 200 and r.headers["content-type"] in ("image/jpeg", "image/png")
     img = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGBA"))
     assert img.shape == (256, 256, 4) and img[..., 3].mean() > 250 and img[..., :3].std() > 5
     far = mercantile.tile(0.0, 0.0, 20)
     blank = np.asarray(Image.open(io.BytesIO(
-        client.get(f"/tiles/S1/20/{far.x}/{far.y}.png").content)).convert("RGBA"))
+        client.get(f"/tiles/S1/20/{far.x}/{far.y}").content)).convert("RGBA"))
     assert blank[..., 3].max() == 0  # transparent outside the imagery
-    assert client.get("/tiles/S9/20/1/1.png").status_code == 404
-    assert client.get("/tiles/S1/3/9/1.png").status_code == 404
+    assert client.get("/tiles/S9/20/1/1").status_code == 404
+    assert client.get("/tiles/S1/3/9/1").status_code == 404
+    # at the imagery's edge: transparent where there is none
+    edge = mercantile.tile(w, (s + n) / 2, 20)
+    rim = client.get(f"/tiles/S1/20/{edge.x}/{edge.y}")
+    assert rim.headers["content-type"] == "image/png"
+    alpha = np.asarray(Image.open(io.BytesIO(rim.content)).convert("RGBA"))[..., 3]
+    assert alpha.min() == 0 and alpha.max() == 255
 
 
 def test_a_review_is_stored_and_shown(web):
