@@ -51,8 +51,10 @@ def screenshots(pages: dict[str, Path], dest: Path) -> list[Path]:
 
 
 def web_screenshots(cases: Path, registry: Path | None, dest: Path) -> list[Path]:
-    """The review map (``skypatrol web``) over a copy of a register, a finding selected: at
-    desktop width in English and at phone width in Chinese."""
+    """The review map (``skypatrol web``) over a copy of a register, a finding selected.
+
+    At desktop width in English and at phone width in Chinese.
+    """
     import socket
     import tempfile
     import threading
@@ -106,8 +108,7 @@ def web_screenshots(cases: Path, registry: Path | None, dest: Path) -> list[Path
 
 
 def main() -> None:
-    """Screenshot the demo's first work order, its dashboard (English and Chinese) and the
-    review map."""
+    """Screenshot the demo's first work order, dashboard (English, Chinese) and review map."""
     from pipeline.dashboard import write_dashboard
 
     demo, dest = Path(sys.argv[1]), Path(sys.argv[2])

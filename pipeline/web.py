@@ -252,8 +252,11 @@ def _blank_png() -> bytes:
 
 
 def encode_tile(rgb: np.ndarray, mask: np.ndarray) -> tuple[bytes, str]:
-    """A tile's bytes and media type: JPEG where every pixel is imaged (a thirtieth of PNG's
-    encoding time and a seventh of its size), PNG with transparency at the imagery's edge."""
+    """A tile's bytes and media type.
+
+    JPEG where every pixel is imaged (a thirtieth of PNG's encoding time, a seventh of its
+    size), PNG with transparency at the imagery's edge.
+    """
     bgr = np.ascontiguousarray(rgb[..., ::-1])
     if mask.min() > 0:
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 85])
@@ -303,8 +306,9 @@ def _mercator_bounds(path: str) -> tuple[float, float, float, float]:
 
 
 def tile(imagery: list[str], x: int, y: int, z: int) -> tuple[bytes, str]:
-    """A 256 px web-mercator tile of a survey's rasters and its media type (transparent
-    where there is no imagery).
+    """A 256 px web-mercator tile of a survey's rasters and its media type.
+
+    Transparent where there is no imagery.
 
     Read in the calling thread from a cached reader (no thread pool per tile); several
     rasters under one tile are mosaicked, the first to cover a pixel wins.
