@@ -31,7 +31,7 @@ docs/real-data.md says how the data is brought in; ``SKYPATROL_REAL_DATA``, defa
    default 16, 32, 64 = a quarter, half and all of the review half).
 4. **Learn and evaluate.** For each N, a copy of the surveyed register gets those reviews and
    :func:`pipeline.learn.learn_from_reviews` fine-tunes the shipped model
-   (``SKYPATROL_LEARN_EPOCHS``, default 8; ``held_out_share`` 0.25 of ``block_m`` = 30 m
+   (``SKYPATROL_LEARN_EPOCHS``, default 15; ``held_out_share`` 0.25 of ``block_m`` = 30 m
    blocks: the review half is too small for 100 m blocks to leave both a training and a
    held-out part). Then the shipped card and the fine-tuned card (``report["card"]``,
    promoted or not) are both evaluated on the **evaluation half** exactly as the ``real``
@@ -86,7 +86,8 @@ DEFAULT_N = (16, 32, 64)
 def split_patches(patches: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
                                                          list[dict[str, Any]]]:
     """(review half, evaluation half): patches west / east of ``SPLIT_LON``."""
-    review, evaluation = [], []
+    review: list[dict[str, Any]] = []
+    evaluation: list[dict[str, Any]] = []
     for p in patches:
         c = gpd.GeoSeries([p["region"].centroid], crs=p["truth"].crs).to_crs(4326).iloc[0]
         (review if c.x < SPLIT_LON else evaluation).append(p)
@@ -238,7 +239,7 @@ def run() -> dict[str, Any]:
     work = Path(os.environ.get("SKYPATROL_LEARN_WORK", "runs/bench-learn"))
     ns = tuple(int(v) for v in os.environ.get("SKYPATROL_LEARN_N", "").split(",") if v) \
         or DEFAULT_N
-    epochs = int(os.environ.get("SKYPATROL_LEARN_EPOCHS", "8"))
+    epochs = int(os.environ.get("SKYPATROL_LEARN_EPOCHS", "15"))
     cfg = LearnConfig(epochs=epochs, held_out_share=0.25, block_m=30.0)
     town = DEFAULT_HOLD_OUT[0]
     out: dict[str, Any] = {
@@ -282,7 +283,7 @@ def run() -> dict[str, Any]:
     t0 = time.perf_counter()
     run_survey(SurveySpec(inputs=(rp["path"],), registry=registry_path, out=work / "survey",
                           cases=base, survey_id=SURVEY_ID, survey_date=dt.date(2026, 1, 1)))
-    layers = read_register(base, register_crs(base))
+    layers = read_register(base, register_crs(base) or crs)
     cases = layers["cases"]
     out["survey"] = {"findings": int(len(cases)), "survey_s": round(time.perf_counter() - t0, 1),
                      "by_class": {str(k): int(v) for k, v in

@@ -124,12 +124,6 @@ def review_row(r: Review) -> dict[str, Any]:
             "district": r.district, "squad": r.squad, "geometry": r.geometry}
 
 
-def empty_reviews(crs: Any) -> gpd.GeoDataFrame:
-    """A reviews layer with no rows."""
-    return gpd.GeoDataFrame(pd.DataFrame({c: pd.Series(dtype=object) for c in REVIEW_COLUMNS}),
-                            geometry=gpd.GeoSeries([], crs=crs), crs=crs)
-
-
 def fold(reviews: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
     """Each reviewed case's state after all its reviews, oldest first.
 

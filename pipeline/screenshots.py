@@ -95,7 +95,11 @@ def web_screenshots(cases: Path, registry: Path | None, dest: Path) -> list[Path
                     if first.count():
                         first.click()
                         page.wait_for_selector("#panel[data-task]")
-                    page.wait_for_timeout(1500)  # tiles and chips load
+                    page.wait_for_timeout(800)  # the map flies to the finding
+                    page.wait_for_function("() => [...document.querySelectorAll("
+                                           "'img.leaflet-tile')].every(i => i.complete)",
+                                           timeout=60_000)
+                    page.wait_for_timeout(700)  # the tiles fade in
                     shot = dest / f"{name}.png"
                     page.screenshot(path=str(shot))
                     page.close()

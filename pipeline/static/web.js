@@ -20,8 +20,9 @@
       : {color: "#6a1b9a", weight: 1, fillOpacity: 0.08}});
   const overlays = {};
   overlays[S.findings] = findings;
-  overlays[S.parcels] = parcels;
-  const layerControl = L.control.layers(null, overlays, {collapsed: false}).addTo(map);
+  overlays[S.parcels + " / " + S.permits] = parcels;
+  const layerControl = L.control.layers(null, overlays, {collapsed: window.innerWidth < 800})
+    .addTo(map);
 
   function styleOf(f) {
     const p = f.properties;
