@@ -67,6 +67,9 @@ class WebConfig:
         token: required on every request when set.
         lang: the page's language.
         model_card: the model whose thresholds order the review queue (None: the shipped).
+        allowed_hosts: the ``Host`` names requests may carry (None: any). A server on the
+            loopback takes only its own names, so a web page elsewhere cannot reach it
+            through a DNS name rebound to 127.0.0.1.
 
     """
 
@@ -75,6 +78,7 @@ class WebConfig:
     token: str | None = None
     lang: str = "en"
     model_card: Path | None = None
+    allowed_hosts: tuple[str, ...] | None = None
     _registry: Registry | None = field(default=None, init=False, repr=False)
 
     def parcels(self) -> Registry | None:
@@ -367,6 +371,10 @@ def create_app(cfg: WebConfig) -> Any:
     store = Store(cfg.cases)
     threshold = _thresholds(cfg.model_card)
     app = FastAPI(title="skypatrol web", docs_url=None, redoc_url=None, openapi_url=None)
+    if cfg.allowed_hosts is not None:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(cfg.allowed_hosts))
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
@@ -485,6 +493,10 @@ def create_app(cfg: WebConfig) -> Any:
 
     @app.post("/api/reviews", status_code=201)
     async def post_review(request: Request) -> Any:
+        # JSON only: a form or text/plain post from another site's page (no CORS preflight)
+        # is refused before it is read
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            raise HTTPException(415, "send the review as application/json")
         body = await request.body()
         if len(body) > MAX_BODY:
             raise HTTPException(413, f"request body over {MAX_BODY} bytes")
@@ -576,4 +588,6 @@ def serve(cfg: WebConfig, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Run the web application until interrupted (uvicorn)."""
     import uvicorn
 
+    if is_loopback(host) and cfg.allowed_hosts is None:
+        cfg.allowed_hosts = ("127.0.0.1", "localhost", "[::1]", "::1")
     uvicorn.run(create_app(cfg), host=host, port=port, log_level="warning")

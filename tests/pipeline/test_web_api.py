@@ -124,6 +124,9 @@ def test_bad_requests_get_clear_4xx_answers_and_change_nothing(web):
     assert client.post("/api/reviews", content=b"{not json",
                        headers={"content-type": "application/json"}).status_code == 400
     assert client.post("/api/reviews", json=[1, 2]).status_code == 400
+    plain = client.post("/api/reviews", content=b'{"action": "confirm"}',
+                        headers={"content-type": "text/plain"})
+    assert plain.status_code == 415  # another site's page may send text/plain unasked
     huge = client.post("/api/reviews", content=b"x" * 200_000,
                        headers={"content-type": "application/json"})
     assert huge.status_code == 413
@@ -158,6 +161,14 @@ def test_the_token_is_required_when_set(surveyed_world):
     r = client.get("/?token=s3cret", follow_redirects=False)
     assert r.status_code == 303 and "httponly" in r.headers["set-cookie"].lower()
     assert client.get("/api/surveys").status_code == 200
+
+
+def test_a_loopback_server_answers_only_to_its_own_names(surveyed_world):
+    app = create_app(WebConfig(cases=surveyed_world["cases"],
+                               allowed_hosts=("127.0.0.1", "localhost")))
+    assert TestClient(app, base_url="http://127.0.0.1").get("/api/surveys").status_code == 200
+    rebound = TestClient(app, base_url="http://evil.example")
+    assert rebound.get("/api/surveys").status_code == 400
 
 
 def test_off_the_loopback_a_token_is_made_up():
