@@ -51,6 +51,9 @@ STATIC = Path(__file__).with_name("static")
 STATIC_FILES = {"leaflet.js": "text/javascript", "leaflet.css": "text/css",
                 "leaflet-geoman.min.js": "text/javascript", "leaflet-geoman.css": "text/css",
                 "web.js": "text/javascript"}
+#: Leaflet's control icons, which its stylesheet loads from ``images/``.
+LEAFLET_IMAGES = frozenset({"layers.png", "layers-2x.png", "marker-icon.png",
+                            "marker-icon-2x.png", "marker-shadow.png"})
 COOKIE = "skypatrol_token"
 #: Seconds a review waits for the register while a survey is being recorded into it.
 REVIEW_WAIT_S = 30.0
@@ -413,6 +416,13 @@ def create_app(cfg: WebConfig) -> Any:
         if name not in STATIC_FILES:
             raise HTTPException(404, f"no static file '{name}'")
         return Response((STATIC / name).read_bytes(), media_type=STATIC_FILES[name],
+                        headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/static/images/{name}")
+    def static_image(name: str) -> Any:
+        if name not in LEAFLET_IMAGES:
+            raise HTTPException(404, f"no image '{name}'")
+        return Response((STATIC / "images" / name).read_bytes(), media_type="image/png",
                         headers={"Cache-Control": "max-age=3600"})
 
     @app.get("/api/surveys")

@@ -109,3 +109,20 @@ def copy_register_file(src: Path, dst: Path) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(src, dst)
     return dst
+
+
+def free_square(layers: dict, size: float = 5.0, keep_off_m: float = 8.0):
+    """A square of open ground inside a register's first survey, away from every case
+    (in the register's CRS): where an analyst draws a structure the model missed."""
+    import shapely
+
+    cov = layers["surveys"].geometry.iloc[0]
+    taken = shapely.union_all(list(layers["cases"].geometry)).buffer(keep_off_m)
+    x0, y0, x1, y1 = cov.bounds
+    for fx in (0.3, 0.5, 0.7, 0.2, 0.8):
+        for fy in (0.3, 0.5, 0.7, 0.2, 0.8):
+            sq = shapely.box(x0 + fx * (x1 - x0), y0 + fy * (y1 - y0),
+                             x0 + fx * (x1 - x0) + size, y0 + fy * (y1 - y0) + size)
+            if cov.contains(sq) and not sq.intersects(taken):
+                return sq
+    raise AssertionError("no free ground in the surveyed world")

@@ -37,3 +37,17 @@ def two_surveys(prefect_harness, tiny_world, tmp_path_factory):
     return root, s1, s2
 
 
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium through Playwright (the page tests skip without it)."""
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    from pipeline.screenshots import CHROMIUM_ARGS, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("Debian chromium is not installed (make browser installs it)")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield b
+        b.close()

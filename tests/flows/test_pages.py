@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.cases import import_squad_results, read_register
 from pipeline.dashboard import write_dashboard
-from pipeline.screenshots import CHROMIUM_ARGS, chromium_path
+from pipeline.screenshots import chromium_path
 
 pytestmark = pytest.mark.slow
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
@@ -37,14 +37,6 @@ SMALL_TEXT_JS = """() => {
   }
   return bad;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def open_page(browser, path, width=DESKTOP, **kw):

@@ -15,9 +15,9 @@ import uvicorn
 
 from pipeline import survey as sv
 from pipeline.cases import read_register, register_crs
-from pipeline.screenshots import CHROMIUM_ARGS, chromium_path
+from pipeline.screenshots import chromium_path
 from pipeline.web import WebConfig, create_app
-from tests.conftest import copy_register_file
+from tests.conftest import copy_register_file, free_square
 
 pytestmark = pytest.mark.slow
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
@@ -47,19 +47,13 @@ def server(surveyed_world, tmp_path):
     thread.join(10)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def _open(browser, url, width=1280, height=900):
     page = browser.new_page(viewport={"width": width, "height": height})
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400
+            else None)
     page.goto(url)
     page.wait_for_selector("body[data-ready='1']", timeout=30_000)
     return page, errors
@@ -100,20 +94,6 @@ def _screen(page, lonlat):
         const c = window.skypatrol.map.latLngToContainerPoint([p[1], p[0]]);
         const r = document.getElementById('map').getBoundingClientRect();
         return [c.x + r.left, c.y + r.top]; }""", [lonlat.x, lonlat.y])
-
-
-def _free_square(cases, size=5.0):
-    reg = read_register(cases, register_crs(cases))
-    cov = reg["surveys"].geometry.iloc[0]
-    taken = shapely.union_all(list(reg["cases"].geometry)).buffer(6)
-    x0, y0, x1, y1 = cov.bounds
-    for fx in (0.3, 0.5, 0.7, 0.2, 0.8):
-        for fy in (0.3, 0.5, 0.7, 0.2, 0.8):
-            sq = shapely.box(x0 + fx * (x1 - x0), y0 + fy * (y1 - y0),
-                             x0 + fx * (x1 - x0) + size, y0 + fy * (y1 - y0) + size)
-            if cov.contains(sq) and not sq.intersects(taken):
-                return gpd.GeoSeries([sq], crs=reg["cases"].crs).to_crs(4326).iloc[0]
-    raise AssertionError("no free ground in the tiny world")
 
 
 def test_an_analyst_reviews_a_survey_and_the_next_outputs_reflect_it(
@@ -157,7 +137,9 @@ def test_an_analyst_reviews_a_survey_and_the_next_outputs_reflect_it(
     # one missed shed drawn on free ground
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
-    sq = _free_square(cases)
+    reg = read_register(cases, register_crs(cases))
+    sq = gpd.GeoSeries([free_square(reg, keep_off_m=6.0)],
+                       crs=reg["cases"].crs).to_crs(4326).iloc[0]
     corners = page.evaluate("""(pts) => pts.map(p => {
         const c = window.skypatrol.map.latLngToContainerPoint([p[1], p[0]]);
         const r = document.getElementById('map').getBoundingClientRect();

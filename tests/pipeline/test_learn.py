@@ -23,7 +23,7 @@ from pipeline.learn import (
     reviewed_sites,
 )
 from pipeline.reviews import Review, added_task_id
-from tests.conftest import copy_register_file
+from tests.conftest import copy_register_file, free_square
 
 pytestmark = pytest.mark.slow
 
@@ -31,19 +31,6 @@ pytestmark = pytest.mark.slow
 def _layers(path):
     crs = register_crs(path)
     return {**read_register(path, crs), "crs": crs}
-
-
-def _free_square(layers, size=5.0):
-    cov = layers["surveys"].geometry.iloc[0]
-    taken = shapely.union_all(list(layers["cases"].geometry)).buffer(8)
-    x0, y0, x1, y1 = cov.bounds
-    for fx in (0.3, 0.5, 0.7, 0.2, 0.8):
-        for fy in (0.3, 0.5, 0.7, 0.2, 0.8):
-            sq = shapely.box(x0 + fx * (x1 - x0), y0 + fy * (y1 - y0),
-                             x0 + fx * (x1 - x0) + size, y0 + fy * (y1 - y0) + size)
-            if cov.contains(sq) and not sq.intersects(taken):
-                return sq
-    raise AssertionError("no free ground")
 
 
 @pytest.fixture
@@ -58,7 +45,7 @@ def reviewed(surveyed_world, tmp_path):
                                 category="illegal_construction", object_class="shed"))
     for tid in ids[2:]:
         record_review(cases, Review(tid, "S1", "confirm", "ana"))
-    sq = _free_square(lay)
+    sq = free_square(lay)
     where = locate(sq, read_registry(surveyed_world["registry"]))
     added = added_task_id("S1", "illegal_construction", sq)
     record_review(cases, Review(added, "S1", "add", "ana", category="illegal_construction",

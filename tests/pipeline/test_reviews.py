@@ -20,25 +20,11 @@ from pipeline.cases import copy_register, read_register, record_review, register
 from pipeline.dashboard import dashboard_data
 from pipeline.diff import locate
 from pipeline.reviews import Review, added_task_id, fold
-from tests.conftest import copy_register_file
+from tests.conftest import copy_register_file, free_square
 
 
 def _cases(path):
     return read_register(path, register_crs(path))
-
-
-def _empty_spot(reg, registry_path, size=4.0):
-    """A square of open ground inside the surveyed area, away from every finding."""
-    cov = reg["surveys"].geometry.iloc[0]
-    taken = shapely.union_all(list(reg["cases"].geometry)).buffer(5)
-    x0, y0, x1, y1 = cov.bounds
-    for fx in (0.2, 0.5, 0.8):
-        for fy in (0.2, 0.5, 0.8):
-            sq = shapely.box(x0 + fx * (x1 - x0), y0 + fy * (y1 - y0),
-                             x0 + fx * (x1 - x0) + size, y0 + fy * (y1 - y0) + size)
-            if cov.contains(sq) and not sq.intersects(taken):
-                return sq
-    raise AssertionError("no free ground in the tiny world")
 
 
 def _add(path, registry_path, survey_id, geom, reviewer="ana"):
@@ -87,7 +73,7 @@ def test_reviews_reach_the_next_surveys_outputs(surveyed_world, tmp_path):
     record_review(cases, Review(relabelled, "S1", "relabel", "bo",
                                 category="illegal_construction", object_class="shed"))
     record_review(cases, Review(confirmed, "S1", "confirm", "bo"))
-    spot = _empty_spot(before, surveyed_world["registry"])
+    spot = free_square(before, size=4.0, keep_off_m=5.0)
     added = _add(cases, surveyed_world["registry"], "S1", spot)
 
     after = _cases(cases)
