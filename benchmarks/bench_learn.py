@@ -31,18 +31,19 @@ docs/real-data.md says how the data is brought in; ``SKYPATROL_REAL_DATA``, defa
    default 16, 32, 64 = a quarter, half and all of the review half).
 4. **Learn and evaluate.** For each N, a copy of the surveyed register gets those reviews and
    :func:`pipeline.learn.learn_from_reviews` fine-tunes the shipped model
-   (``SKYPATROL_LEARN_EPOCHS``, default 15; ``held_out_share`` 0.25 of ``block_m`` = 30 m
-   blocks: the review half is too small for 100 m blocks to leave both a training and a
-   held-out part). Then the shipped card and the fine-tuned card (``report["card"]``,
-   promoted or not) are both evaluated on the **evaluation half** exactly as the ``real``
-   benchmark does (survey tiling, each card's default runtime, match at mask IoU >= 0.5
-   inside the labelled ground; ``shed`` counts as a found building): building recall,
-   precision (a lower bound: OSM misses some roofs) and the mean IoU of the matched pairs.
-   The shipped card's figures do not depend on N and are measured once. learn's card holds
-   ultralytics' ``best.pt``, the epoch that scored best on learn's validation set (its
-   held-out reviewed tiles, labelled by the parent's own detections corrected by reviews);
-   the fine-tune's **last epoch** is packaged the same way (ONNX, int8, the parent's
-   thresholds) and evaluated too (``new_last_epoch``), with which epoch ``best.pt`` was.
+   (``SKYPATROL_LEARN_EPOCHS``, default 15; ``SKYPATROL_LEARN_LR0``, default learn's 0.002;
+   ``held_out_share`` 0.25 of ``block_m`` = 30 m blocks: the review half is too small for
+   100 m blocks to leave both a training and a held-out part). Then the shipped card and the
+   fine-tuned card (``report["card"]``, promoted or not) are both evaluated on the
+   **evaluation half** exactly as the ``real`` benchmark does (survey tiling, each card's
+   default runtime, match at mask IoU >= 0.5 inside the labelled ground; ``shed`` counts as a
+   found building): building recall, precision (a lower bound: OSM misses some roofs) and the
+   mean IoU of the matched pairs. The shipped card's figures do not depend on N and are
+   measured once. learn's card holds ultralytics' ``best.pt``, the epoch that scored best on
+   learn's validation set (its held-out reviewed tiles, labelled by the parent's own
+   detections corrected by reviews); the fine-tune's **last epoch** is packaged the same way
+   (ONNX, int8, the parent's thresholds) and evaluated too (``new_last_epoch``), with which
+   epoch ``best.pt`` was.
 5. **Result** (``benchmarks/results/learn.json``): per N the reviews by action, learn's
    train/held-out tiles and its own judgement on its held-out reviews (which are review-half
    data), ``fine_tune_s``, ``promoted``, and the evaluation half's figures old vs new; plus what
@@ -283,7 +284,8 @@ def run() -> dict[str, Any]:
     ns = tuple(int(v) for v in os.environ.get("SKYPATROL_LEARN_N", "").split(",") if v) \
         or DEFAULT_N
     epochs = int(os.environ.get("SKYPATROL_LEARN_EPOCHS", "15"))
-    cfg = LearnConfig(epochs=epochs, held_out_share=0.25, block_m=30.0)
+    lr0 = float(os.environ.get("SKYPATROL_LEARN_LR0", str(LearnConfig.lr0)))
+    cfg = LearnConfig(epochs=epochs, lr0=lr0, held_out_share=0.25, block_m=30.0)
     town = DEFAULT_HOLD_OUT[0]
     out: dict[str, Any] = {
         "benchmark": "learn",
