@@ -141,7 +141,8 @@ def _survey(spec: sv.SurveySpec, policy: IngestConfig,
     timings["diff_s"] = round(time.perf_counter() - t, 2)
     summary, update = sv.record_survey(spec, sid, date, report, rasters, detections,
                                        violations, cov, timings)
-    rows = update.tasks.drop(columns="geometry").head(200)
+    sent = update.tasks[update.tasks.review != "rejected"]  # as the squads' outputs
+    rows = sent.drop(columns="geometry").head(200)
     create_table_artifact(
         key="survey-tasks", table=[
             {k: (str(v) if v is not None else "") for k, v in r.items()}

@@ -249,7 +249,10 @@ def derive_cases(obs: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, crs: CRS,
         last = grp.iloc[-1]
         geom = last.geometry
         status, resolved_on, resolved_by = "open", None, None
-        later = sv[sv.survey_date > last.survey_date]
+        rejected = (state.get(str(task_id)) or {}).get("review") == "rejected"
+        # a rejected finding is no case to resolve: it stays, rejected, for later findings of
+        # the same site to match (and stay rejected)
+        later = sv[sv.survey_date > last.survey_date] if not rejected else sv.iloc[0:0]
         for s in later.itertuples():
             cov = s.geometry
             if cov is not None and not cov.is_empty and (
@@ -405,7 +408,8 @@ def _update_register(p: Register, survey_id: str, survey_date: dt.date, coverage
     for i, v in enumerate(violations.itertuples()):
         if len(open_before) == 0:
             break
-        cands = open_before[open_before.category == v.category]
+        cands = open_before[open_before.get("match_category", open_before.category)
+                            .fillna(open_before.category) == v.category]
         for c in cands.itertuples():
             s = _same_site(v.geometry, c.geometry, cfg)
             if s > 0:
@@ -444,14 +448,23 @@ def _update_register(p: Register, survey_id: str, survey_date: dt.date, coverage
     info = cases.set_index("task_id")
     tasks = violations.copy()
     tasks["task_id"] = task_ids
-    tasks = reviews.apply_to_tasks(tasks, reviews.fold(reg["reviews"]), survey_id)
+    observed = set(all_obs.task_id)
+    drawn_on = dict(zip(all_surveys.survey_id, all_surveys.survey_date))
+
+    def imaged(tid: str, s: dict[str, Any]) -> bool:  # an added site this later survey imaged
+        drawn = drawn_on.get(str(s["geometry_survey"]))
+        g = s["geometry"]
+        return (tid not in observed and drawn is not None and drawn < date_s
+                and g.intersection(coverage).area >= cfg.coverage_share * g.area)
+
+    tasks = reviews.apply_to_tasks(tasks, reviews.fold(reg["reviews"]), survey_id, imaged)
     ids = list(tasks.task_id)
     tasks["first_seen"] = [info.at[t, "first_seen"] for t in ids]
     tasks["last_seen"] = date_s
     tasks["status"] = ["new" if info.at[t, "first_seen"] == date_s else "persisting"
                        for t in ids]
     tasks["survey_id"] = survey_id
-    open_now = cases[cases.status == "open"]
+    open_now = cases[(cases.status == "open") & (cases.review.fillna("") != "rejected")]
     tasks = assign_priority(tasks, open_now, cfg)
     resolved = cases[(cases.status == "resolved") & (cases.resolved_by == survey_id)]
     update = CaseUpdate(tasks.reset_index(drop=True), resolved.reset_index(drop=True), cases,

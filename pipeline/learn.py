@@ -263,13 +263,20 @@ def build_dataset(layers: dict[str, Any], sites: list[Site], card_path: Path, ou
     for k, s in enumerate(sites):
         if progress is not None:
             progress(k, len(sites))
+        side = card.imgsz * gsd_m
+        centre = s.geometry.representative_point()
+        extent = shapely.box(centre.x - side / 2, centre.y - side / 2, centre.x + side / 2,
+                             centre.y + side / 2)
+        if not s.held_out and any(o.held_out and o.geometry.intersects(extent)
+                                  for o in sites):
+            continue  # a training tile must not show a held-out site
         cut = next((t for t in (cut_tile(r, s.geometry, crs, gsd_m, card.imgsz)
                                 for r in imagery.get(s.survey_id, [])) if t is not None), None)
         if cut is None:
             continue
         rgb, corner = cut
         near = [o for o in sites if o.survey_id == s.survey_id
-                and o.geometry.distance(s.geometry) < card.imgsz * gsd_m]
+                and o.held_out == s.held_out and o.geometry.intersects(extent)]
         labels = tile_labels(predict(model, rgb, card), near, corner, gsd_m, card.classes)
         split = "val" if s.held_out else "train"
         name = f"{s.survey_id}-{s.task_id}"
@@ -364,6 +371,8 @@ def learn_from_reviews(cases: Path | str, out: Path, base_card: Path | None = No
     data = build_dataset(layers, sites, base, out / "dataset", progress)
     n_train = len(list((out / "dataset" / "images" / "train").glob("*.jpg")))
     n_val = len(list((out / "dataset" / "images" / "val").glob("*.jpg")))
+    if n_val:  # only what says something about the model can judge it
+        n_val = sum(1 for s in sites if s.held_out and s.tile and s.verdict != "neutral")
     if n_train == 0 or n_val == 0:
         raise InputError(f"{cases}: the reviewed sites fall {n_train} in training and {n_val} "
                          "held out; review sites in more places (100 m blocks) to learn")
@@ -372,6 +381,10 @@ def learn_from_reviews(cases: Path | str, out: Path, base_card: Path | None = No
                        warmup_epochs=1.0, patience=cfg.epochs)
     t0 = time.perf_counter()
     best = train(data, out / "run", tcfg)
+    # the last epoch, not ultralytics' "best": that one is picked on the val split, which
+    # here is the held-out reviews that are to judge it
+    last = best.with_name("last.pt")
+    best = last if last.exists() else best
     fine_tune_s = round(time.perf_counter() - t0, 1)
     gsd_m = card.gsd_cm / 100
     old = judge(base, card.weights_path(base, "pt"), sites, gsd_m)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,8 +161,13 @@ def is_verified(review: Any) -> bool:
 
 
 def apply_to_case(row: dict[str, Any], s: dict[str, Any] | None, last_survey: str) -> None:
-    """Fold a case's review state into its derived row (in place)."""
-    row.update(review=None, reviewed_by=None, reviewed_at=None)
+    """Fold a case's review state into its derived row (in place).
+
+    ``match_category`` keeps the model's category: a later survey's finding of the site is
+    matched by it (the model keeps seeing what it saw, whatever an analyst relabelled).
+    """
+    row.update(review=None, reviewed_by=None, reviewed_at=None,
+               match_category=row["category"])
     if s is None:
         return
     row.update(review=s["review"], reviewed_by=s["reviewed_by"], reviewed_at=s["reviewed_at"])
@@ -191,17 +197,21 @@ def added_cases(state: dict[str, dict[str, Any]], seen: set[str],
             "first_area_m2": area, "max_area_m2": area, "resolved_on": None,
             "resolved_by": None, "parcel_id": s["parcel_id"], "district": s["district"] or "",
             "squad": s["squad"] or "", "review": s["review"], "reviewed_by": s["reviewed_by"],
-            "reviewed_at": s["reviewed_at"], "geometry": s["geometry"],
+            "reviewed_at": s["reviewed_at"], "match_category": s["category"],
+            "geometry": s["geometry"],
         })
     return rows
 
 
 def apply_to_tasks(tasks: gpd.GeoDataFrame, state: dict[str, dict[str, Any]],
-                   survey_id: str) -> gpd.GeoDataFrame:
-    """One survey's tasks with their reviews folded in, and the sites added on its imagery.
+                   survey_id: str, imaged: Callable[[str, dict[str, Any]], bool] | None = None
+                   ) -> gpd.GeoDataFrame:
+    """One survey's tasks with their reviews folded in, and the sites analysts added.
 
     Adds ``review`` (the verdict, or empty) and ``verified``; a rejected task stays, marked,
-    for the caller to keep out of the squads' outputs.
+    for the caller to keep out of the squads' outputs. An added site is a task of the survey
+    it was drawn on, and of each later survey that ``imaged`` it and did not find it itself
+    (the model missed it before: the squads still have to go).
     """
     out = tasks.copy()
     reviews, geoms = [], list(out.geometry)
@@ -231,8 +241,9 @@ def apply_to_tasks(tasks: gpd.GeoDataFrame, state: dict[str, dict[str, Any]],
               "squad": s["squad"] or "", "source": "review", "review": s["review"],
               "geometry": s["geometry"]}
              for tid, s in state.items()
-             if s["added"] and s["geometry_survey"] == survey_id and tid not in taken
-             and s["review"] != "rejected" and not seen(s["geometry"])]
+             if s["added"] and tid not in taken and s["review"] != "rejected"
+             and (s["geometry_survey"] == survey_id or (imaged is not None and imaged(tid, s)))
+             and not seen(s["geometry"])]
     if added:
         extra = gpd.GeoDataFrame(pd.DataFrame(added), geometry="geometry", crs=out.crs)
         out = gpd.GeoDataFrame(pd.concat([out, extra], ignore_index=True),

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import cv2
 import geopandas as gpd
@@ -227,7 +228,8 @@ def detail(layers: dict[str, Any], task_id: str, lang: str) -> dict[str, Any]:
                 if s.survey_id in seen else None,
                 "score": _num(hist[hist.survey_id == s.survey_id].confidence.iloc[0])
                 if s.survey_id in seen else None,
-                "chip": f"api/findings/{task_id}/chip/{s.survey_id}.jpg"}
+                "chip": f"api/findings/{quote(task_id, safe='')}/chip/"
+                        f"{quote(str(s.survey_id), safe='')}.jpg"}
                for s in surveys.itertuples()
                if s.geometry is not None and s.geometry.intersects(c.geometry)]
     rv = layers["reviews"]
@@ -321,7 +323,7 @@ def tile(imagery: list[str], x: int, y: int, z: int) -> tuple[bytes, str]:
     rasters under one tile are mosaicked, the first to cover a pixel wins.
     """
     import mercantile
-    from rio_tiler.errors import TileOutsideBounds
+    from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
     from rio_tiler.mosaic import mosaic_reader
 
     tb = mercantile.xy_bounds(x, y, z)
@@ -342,7 +344,7 @@ def tile(imagery: list[str], x: int, y: int, z: int) -> tuple[bytes, str]:
     try:
         img = read(hits[0], x, y, z) if len(hits) == 1 else \
             mosaic_reader(hits, read, x, y, z, threads=0)[0]
-    except TileOutsideBounds:
+    except (TileOutsideBounds, EmptyMosaicError):
         return _blank_png(), "image/png"
     return encode_tile(np.moveaxis(img.data[:3], 0, 2), img.mask)
 
@@ -384,7 +386,7 @@ def create_app(cfg: WebConfig) -> Any:
         size = request.headers.get("content-length")
         if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
             return JSONResponse({"detail": f"request body over {MAX_BODY} bytes"}, 413)
-        if cfg.token is not None:
+        if cfg.token:
             given = request.cookies.get(COOKIE) or request.query_params.get("token") or ""
             auth = request.headers.get("authorization", "")
             if auth.lower().startswith("bearer "):
@@ -503,20 +505,26 @@ def create_app(cfg: WebConfig) -> Any:
 
     @app.post("/api/reviews", status_code=201)
     async def post_review(request: Request) -> Any:
+        from starlette.concurrency import run_in_threadpool
+
         # JSON only: a form or text/plain post from another site's page (no CORS preflight)
         # is refused before it is read
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise HTTPException(415, "send the review as application/json")
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise HTTPException(413, f"request body over {MAX_BODY} bytes")
+        body = b""
+        async for chunk in request.stream():  # a chunked body has no length to check first
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise HTTPException(413, f"request body over {MAX_BODY} bytes")
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise HTTPException(400, "the body is not JSON") from None
         if not isinstance(data, dict):
             raise HTTPException(400, "the body must be a JSON object")
-        return _review(data)
+        # the register's lock may be held by a survey: wait in a worker thread, not in the
+        # event loop that serves everyone's tiles
+        return await run_in_threadpool(_review, data)
 
     def _review(data: dict[str, Any]) -> Any:
         lay = layers()
@@ -537,7 +545,7 @@ def create_app(cfg: WebConfig) -> Any:
                                              "(skypatrol web --registry)")
                 if geom is None:
                     raise InputError("the outline must be a polygon")
-                where = locate(geom, reg)
+                where = locate(gpd.GeoSeries([geom], crs=crs).to_crs(reg.crs).iloc[0], reg)
                 task_id = added_task_id(strs["survey_id"] or "", strs["category"] or "", geom)
             elif task_id not in set(lay["cases"].task_id):
                 raise HTTPException(404, f"unknown finding '{task_id}'")
@@ -589,9 +597,9 @@ def access_token(host: str, token: str | None) -> str | None:
     """The token the server requires: the one given; off the loopback, one made up if none."""
     import secrets
 
-    if token is None and not is_loopback(host):
+    if not token and not is_loopback(host):
         return secrets.token_urlsafe(24)
-    return token
+    return token or None
 
 
 def serve(cfg: WebConfig, host: str = "127.0.0.1", port: int = 8765) -> None:

@@ -7,6 +7,9 @@
   const COLOURS = {illegal_construction: "#d32f2f", green_encroachment: "#2e7d32",
                    illegal_billboard: "#f9a825"};
   const $ = (id) => document.getElementById(id);
+  // Leaflet puts tooltip and layer names in as HTML: ids and names from the register are text
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;",
+    ">": "&gt;", '"': "&quot;", "'": "&#39;"})[c]);
   const state = {surveys: [], selected: null, detail: null, editing: null, ortho: null,
                  layers: {}, filled: false};
 
@@ -38,7 +41,8 @@
   function bind(f, layer) {
     state.layers[f.properties.task_id] = layer;
     layer.on("click", () => select(f.properties.task_id));
-    layer.bindTooltip(f.properties.task_id + " · " + (S.categories[f.properties.category] || ""));
+    layer.bindTooltip(esc(f.properties.task_id + " · " +
+                          (S.categories[f.properties.category] || "")));
   }
 
   function say(text, error) {
@@ -76,7 +80,7 @@
     state.ortho = L.tileLayer("tiles/" + encodeURIComponent(id) + "/{z}/{x}/{y}",
                               {maxZoom: 23, maxNativeZoom: 22, tileSize: 256}).addTo(map);
     state.ortho.bringToBack();
-    layerControl.addBaseLayer(state.ortho, S.orthophoto + " " + id);
+    layerControl.addBaseLayer(state.ortho, esc(S.orthophoto + " " + id));
   }
 
   function fillChoices(features) {
@@ -198,7 +202,12 @@
   function act(action, extra) {
     const d = state.detail;
     if (!d) return;
-    send(Object.assign({action: action, task_id: d.task_id, survey_id: d.survey_id}, extra || {}));
+    // the survey on the map when it saw the finding (an outline is drawn on its imagery),
+    // else the finding's latest sighting
+    const shown = $("f-survey").value;
+    const survey = shown && d.history.some((h) => h.survey_id === shown && h.seen) ? shown
+      : d.survey_id;
+    send(Object.assign({action: action, task_id: d.task_id, survey_id: survey}, extra || {}));
   }
 
   function stopEditing() {

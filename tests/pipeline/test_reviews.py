@@ -179,3 +179,65 @@ def test_reviews_in_a_postgis_register(surveyed_world, pg_register, tmp_path):
     # ...and back into a GeoPackage with the reviews
     copy_register(pg_register, tmp_path / "back.gpkg")
     assert len(_cases(tmp_path / "back.gpkg")["reviews"]) == 2
+
+
+# --- the register across surveys, without imagery: findings given as the diff would give them
+
+CRS = "EPSG:4549"
+GROUND = shapely.box(500000, 3500000, 500200, 3500200)
+
+
+def _survey(path, sid, date, sites):
+    """Record a survey that covered GROUND and found ``sites``: [(category, geometry)]."""
+    from pipeline.cases import update_register
+
+    v = gpd.GeoDataFrame({"category": [c for c, _ in sites],
+                          "object_class": ["building" if c != "illegal_billboard"
+                                           else "billboard" for c, _ in sites],
+                          "area_m2": [g.area for _, g in sites], "confidence": 0.9,
+                          "parcel_id": "P1", "district": "D", "squad": "Q1", "source": "x.tif"},
+                         geometry=gpd.GeoSeries([g for _, g in sites], crs=CRS), crs=CRS)
+    return update_register(path, sid, dt.date.fromisoformat(date), GROUND, v)
+
+
+SHED = shapely.box(500050, 3500050, 500060, 3500058)
+
+
+def test_a_relabel_holds_when_a_later_survey_finds_the_site(tmp_path):
+    reg = tmp_path / "cases.gpkg"
+    tid = _survey(reg, "A", "2026-03-01", [("illegal_construction", SHED)]).tasks.task_id[0]
+    record_review(reg, Review(tid, "A", "relabel", "ana", category="green_encroachment",
+                              object_class="shed"))
+    b = _survey(reg, "B", "2026-04-01", [("illegal_construction", SHED)])
+    assert list(b.tasks.task_id) == [tid]  # the same case, not a new one
+    assert b.tasks.category[0] == "green_encroachment" and b.tasks.verified[0]
+    assert len(b.resolved) == 0
+
+
+def test_a_rejected_finding_stays_rejected_when_it_comes_back(tmp_path):
+    reg = tmp_path / "cases.gpkg"
+    tid = _survey(reg, "A", "2026-03-01", [("illegal_construction", SHED)]).tasks.task_id[0]
+    record_review(reg, Review(tid, "A", "reject", "ana", reason="not_a_structure"))
+    b = _survey(reg, "B", "2026-04-01", [])  # the false finding is not seen this time...
+    assert len(b.resolved) == 0  # ...which is no rectification to count
+    c = _survey(reg, "C", "2026-05-01", [("illegal_construction", SHED)])  # ...and is again
+    assert list(c.tasks.task_id) == [tid] and c.tasks.review[0] == "rejected"
+    cases = _cases(reg)["cases"].set_index("task_id")
+    assert cases.at[tid, "review"] == "rejected" and cases.at[tid, "status"] == "open"
+
+
+def test_an_added_site_reaches_the_squads_of_later_surveys(tmp_path):
+    reg = tmp_path / "cases.gpkg"
+    _survey(reg, "A", "2026-03-01", [("illegal_construction", SHED)])
+    missed = shapely.box(500120, 3500120, 500126, 3500125)
+    added = added_task_id("A", "illegal_construction", missed)
+    record_review(reg, Review(added, "A", "add", "ana", category="illegal_construction",
+                              object_class="shed", geometry=missed, parcel_id="P1",
+                              district="D", squad="Q1"))
+    c = _survey(reg, "C", "2026-05-01", [("illegal_construction", SHED)])  # missed again
+    row = c.tasks.set_index("task_id").loc[added]
+    assert row.source == "review" and row.status == "persisting" and row.verified
+    assert added not in set(c.resolved.task_id)
+    # the model finds it at last: its finding takes the added case's id
+    d = _survey(reg, "D", "2026-06-01", [("illegal_construction", missed.buffer(0.2))])
+    assert list(d.tasks.task_id) == [added]
