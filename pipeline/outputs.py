@@ -338,6 +338,9 @@ def write_kml(out: Path, tasks: gpd.GeoDataFrame, lang: str) -> tuple[Path, Path
 def write_task_files(out: Path, tasks: gpd.GeoDataFrame, lang: str) -> dict[str, Path]:
     """``tasks.geojson``, ``tasks.csv`` (fields), ``tasks.xlsx``, ``tasks.kml``, ``tasks.kmz``."""
     fields = TASK_FIELDS + EXTRA_FIELDS
+    # tasks that never met the register (no analyst has seen them): unreviewed
+    tasks = tasks.assign(**{c: v for c, v in (("review", ""), ("verified", False))
+                            if c not in tasks})
     paths = {}
     fc = _feature_collection(tasks, fields)
     paths["geojson"] = out / "tasks.geojson"
