@@ -107,6 +107,14 @@ def bench_section() -> str:
                     f"({c['n_tasks']}); 2 workers at {c['two_workers_vs_one_process']:.0%} "
                     f"of one process's throughput; scheduler overhead "
                     f"{c['scheduler_overhead_per_tile_s']} s per tile | {c['goal']} |")
+    web = _load("web")
+    if web:
+        zooms = ", ".join(f"z{z} {v['p95_ms']:.0f}" for z, v in web["per_zoom"].items())
+        rows.append(f"| `skypatrol web` map tiles: {web['what']} | warm p50 "
+                    f"{web['warm']['p50_ms']:.0f} ms, p95 {web['warm']['p95_ms']:.0f} ms "
+                    f"({web['warm']['n']} tiles); first screen p95 {web['cold']['p95_ms']:.0f} ms "
+                    f"(each server thread opens its raster once); p95 per zoom (ms): {zooms} "
+                    f"| {web['goal']} |")
     v = _load("survey")
     for w in (v or {}).get("worlds", []):
         for e in w["epochs"]:

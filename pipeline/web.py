@@ -299,7 +299,9 @@ def _reader(path: str) -> Any:
                 src.close()
             cache.clear()
         src = rasterio.open(path)
-        vrt = WarpedVRT(src, crs="EPSG:3857", resampling=Resampling.bilinear)
+        # nearest, as rio-tiler's default: half the time of bilinear per tile, and the
+        # overview read is never more than twice the tile's resolution
+        vrt = WarpedVRT(src, crs="EPSG:3857", resampling=Resampling.nearest)
         cache[path] = (Reader(input=path, dataset=vrt), vrt, src)
     return cache[path][0]
 
