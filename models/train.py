@@ -23,7 +23,10 @@ class TrainConfig:
         workers: dataloader workers.
         patience: early-stop patience, epochs.
         scale: random scale augmentation (+/-), which also widens the GSD the model accepts.
-        lr0: initial learning rate (lower it to fine-tune a trained ``.pt``).
+        lr0: initial learning rate (lower it to fine-tune a trained ``.pt``). Used only with
+            an explicit ``optimizer``: ultralytics' ``auto`` sets its own.
+        optimizer: ``auto`` (ultralytics chooses the optimizer and its rate), ``SGD``,
+            ``AdamW``, ...
         warmup_epochs: learning-rate warm-up, epochs.
         time_h: a wall-clock budget in hours; when set, ultralytics fits the epochs (and the
             learning-rate schedule) into it and ``epochs`` is only the first estimate.
@@ -40,6 +43,7 @@ class TrainConfig:
     scale: float = 0.35
     seed: int = 0
     lr0: float = 0.01
+    optimizer: str = "auto"
     warmup_epochs: float = 3.0
     time_h: float | None = None
 
@@ -85,6 +89,7 @@ def train(data_yaml: Path | str, out_dir: Path | str, config: TrainConfig,
             "deterministic": False,
             "scale": config.scale,
             "lr0": config.lr0,
+            "optimizer": config.optimizer,
             "warmup_epochs": config.warmup_epochs,
             "degrees": 0.0,
             "flipud": 0.5,

@@ -58,7 +58,10 @@ class LearnConfig:
     Attributes:
         held_out_share: share of the 100 m ground blocks whose sites judge the models.
         block_m: side of the ground blocks of the split, metres.
-        epochs, lr0, batch: the fine-tune.
+        epochs, lr0, batch: the fine-tune (AdamW at ``lr0``).
+        context_m: how far around the reviewed sites a tile shows its imagery; beyond it
+            the tile is grey (ultralytics' padding value), so the structures nobody reviewed
+            there are neither labels nor background.
         min_sites: fewer reviewed sites than this is too little to learn from.
         device: ``cpu`` or a CUDA index.
 
@@ -67,10 +70,11 @@ class LearnConfig:
     held_out_share: float = 0.25
     block_m: float = 100.0
     epochs: int = 12
-    lr0: float = 0.002
+    lr0: float = 0.001
     batch: int = 8
     min_sites: int = 4
     device: str = "cpu"
+    context_m: float = 4.0
 
 
 @dataclass
@@ -224,7 +228,31 @@ def tile_labels(detections: list[tuple[str, BaseGeometry]], sites: Sequence[Site
                     labels.append((cls, g))
         elif s.review == "relabelled" and cls is not None:
             labels = [(cls if _covers(d, g) else c, d) for c, d in labels]
+        if cls is not None and not any(_covers(d, g) for _, d in labels):
+            labels.append((cls, g))  # a confirmed structure the parent misses on this tile
     return labels
+
+
+def reviewed_ground(sites: Sequence[Site], corner: tuple[float, float], gsd_m: float,
+                    context_m: float) -> BaseGeometry:
+    """The part of a tile the reviews speak for (tile pixels): the sites and their margin."""
+    return shapely.union_all([_to_px(s.geometry.buffer(context_m), corner, gsd_m)
+                              for s in sites if s.verdict != "neutral"])
+
+
+GREY = 114  # ultralytics' letterbox padding: "no image here"
+
+
+def mask_unreviewed(rgb: np.ndarray, keep: BaseGeometry) -> np.ndarray:
+    """The tile with the ground outside ``keep`` grey."""
+    from rasterio.features import rasterize
+
+    inside = rasterize([keep], out_shape=rgb.shape[:2], fill=0, default_value=1,
+                       dtype="uint8").astype(bool) if not keep.is_empty else \
+        np.zeros(rgb.shape[:2], bool)
+    out = rgb.copy()
+    out[~inside] = GREY
+    return out
 
 
 def _label_lines(labels: list[tuple[str, BaseGeometry]], classes: Sequence[str],
@@ -244,7 +272,8 @@ def _label_lines(labels: list[tuple[str, BaseGeometry]], classes: Sequence[str],
 
 
 def build_dataset(layers: dict[str, Any], sites: list[Site], card_path: Path, out: Path,
-                  progress: Callable[[int, int], None] | None = None) -> Path:
+                  progress: Callable[[int, int], None] | None = None,
+                  context_m: float = LearnConfig.context_m) -> Path:
     """The YOLO-seg dataset of the reviewed tiles (``train`` and ``val`` = held out)."""
     from ultralytics import YOLO
 
@@ -277,7 +306,10 @@ def build_dataset(layers: dict[str, Any], sites: list[Site], card_path: Path, ou
         rgb, corner = cut
         near = [o for o in sites if o.survey_id == s.survey_id
                 and o.held_out == s.held_out and o.geometry.intersects(extent)]
-        labels = tile_labels(predict(model, rgb, card), near, corner, gsd_m, card.classes)
+        keep = reviewed_ground(near, corner, gsd_m, context_m)
+        rgb = mask_unreviewed(rgb, keep)
+        labels = [(c, d.intersection(keep)) for c, d in
+                  tile_labels(predict(model, rgb, card), near, corner, gsd_m, card.classes)]
         split = "val" if s.held_out else "train"
         name = f"{s.survey_id}-{s.task_id}"
         cv2.imwrite(str(out / "images" / split / f"{name}.jpg"),
@@ -368,7 +400,7 @@ def learn_from_reviews(cases: Path | str, out: Path, base_card: Path | None = No
         raise InputError(f"{cases}: {len(useful)} reviewed site(s) say something about the "
                          f"model; at least {cfg.min_sites} are needed to learn from")
     out.mkdir(parents=True, exist_ok=True)
-    data = build_dataset(layers, sites, base, out / "dataset", progress)
+    data = build_dataset(layers, sites, base, out / "dataset", progress, cfg.context_m)
     n_train = len(list((out / "dataset" / "images" / "train").glob("*.jpg")))
     n_val = len(list((out / "dataset" / "images" / "val").glob("*.jpg")))
     if n_val:  # only what says something about the model can judge it
@@ -378,7 +410,7 @@ def learn_from_reviews(cases: Path | str, out: Path, base_card: Path | None = No
                          "held out; review sites in more places (100 m blocks) to learn")
     tcfg = TrainConfig(model=str(card.weights_path(base, "pt")), epochs=cfg.epochs,
                        imgsz=card.imgsz, batch=cfg.batch, device=cfg.device, lr0=cfg.lr0,
-                       warmup_epochs=1.0, patience=cfg.epochs)
+                       optimizer="AdamW", warmup_epochs=1.0, patience=cfg.epochs)
     t0 = time.perf_counter()
     best = train(data, out / "run", tcfg)
     # the last epoch, not ultralytics' "best": that one is picked on the val split, which

@@ -407,8 +407,9 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
         try:
             tcfg = TrainConfig(model=model_yaml, epochs=epochs, imgsz=imgsz, batch=batch,
                                device=device, time_h=time_h)
-            if lr0 is not None:  # a fine-tune: a lower rate and a short warm-up
-                tcfg = dataclasses.replace(tcfg, lr0=lr0, warmup_epochs=1.0)
+            if lr0 is not None:  # a fine-tune: a lower rate (ultralytics' "auto" would set
+                # its own) and a short warm-up
+                tcfg = dataclasses.replace(tcfg, lr0=lr0, optimizer="AdamW", warmup_epochs=1.0)
             holds = tuple(_hold_out(h) for h in hold_out)
             dcfg = DatasetConfig(seeds=tuple(range(world_seed, world_seed + worlds)),
                                  size_m=world_size_m, imgsz=imgsz, tiles_per_epoch=tiles)
