@@ -31,7 +31,7 @@ docs/real-data.md says how the data is brought in; ``SKYPATROL_REAL_DATA``, defa
    default 16, 32, 64 = a quarter, half and all of the review half).
 4. **Learn and evaluate.** For each N, a copy of the surveyed register gets those reviews and
    :func:`pipeline.learn.learn_from_reviews` fine-tunes the shipped model
-   (``SKYPATROL_LEARN_EPOCHS``, default 15; ``SKYPATROL_LEARN_LR0``, default learn's 0.002;
+   (``SKYPATROL_LEARN_EPOCHS``, default 15; ``SKYPATROL_LEARN_LR0``, default learn's 0.001;
    ``held_out_share`` 0.25 of ``block_m`` = 30 m blocks: the review half is too small for
    100 m blocks to leave both a training and a held-out part). Then the shipped card and the
    fine-tuned card (``report["card"]``, promoted or not) are both evaluated on the
@@ -39,11 +39,7 @@ docs/real-data.md says how the data is brought in; ``SKYPATROL_REAL_DATA``, defa
    default runtime, match at mask IoU >= 0.5 inside the labelled ground; ``shed`` counts as a
    found building): building recall, precision (a lower bound: OSM misses some roofs) and the
    mean IoU of the matched pairs. The shipped card's figures do not depend on N and are
-   measured once. learn's card holds ultralytics' ``best.pt``, the epoch that scored best on
-   learn's validation set (its held-out reviewed tiles, labelled by the parent's own
-   detections corrected by reviews); the fine-tune's **last epoch** is packaged the same way
-   (ONNX, int8, the parent's thresholds) and evaluated too (``new_last_epoch``), with which
-   epoch ``best.pt`` was.
+   measured once; learn's card holds the fine-tune's last epoch.
 5. **Result** (``benchmarks/results/learn.json``): per N the reviews by action, learn's
    train/held-out tiles and its own judgement on its held-out reviews (which are review-half
    data), ``fine_tune_s``, ``promoted``, and the evaluation half's figures old vs new; plus what
@@ -233,45 +229,6 @@ def evaluate_half(patches: list[dict[str, Any]], card: str | None) -> dict[str, 
     return res
 
 
-def best_epoch(results_csv: Path) -> dict[str, Any]:
-    """Which epoch ultralytics kept as ``best.pt`` (fitness 0.1 mAP50 + 0.9 mAP50-95, box +
-    mask, on learn's validation set = its held-out reviewed tiles) and the last epoch's."""
-    import csv
-
-    rows = list(csv.DictReader(results_csv.open()))
-
-    def fit(r: dict[str, str]) -> float:
-        return sum(0.1 * float(r[f"metrics/mAP50({k})"]) + 0.9 * float(r[f"metrics/mAP50-95({k})"])
-                   for k in ("B", "M"))
-
-    fits = [fit(r) for r in rows]
-    k = max(range(len(fits)), key=fits.__getitem__)
-    return {"best_epoch": int(float(rows[k]["epoch"])), "epochs": len(rows),
-            "fitness_best": round(fits[k], 4), "fitness_last": round(fits[-1], 4)}
-
-
-def package_last(learn_dir: Path, out_dir: Path) -> Path:
-    """The fine-tune's last epoch packaged as learn packages its ``best.pt`` (ONNX, int8,
-    the parent's thresholds and outline offset)."""
-    from models.card import ModelCard
-    from models.export import package_model
-    from models.quantize import calibration_from_data_yaml
-    from models.runtime import DEFAULT_CARD
-
-    parent = ModelCard.load(DEFAULT_CARD)
-    data = learn_dir / "dataset" / "data.yaml"
-    card = package_model(learn_dir / "run" / "train" / "weights" / "last.pt", out_dir,
-                         classes=parent.classes, gsd_cm=parent.gsd_cm, imgsz=parent.imgsz,
-                         training={"note": "last epoch of learn_from_reviews' fine-tune "
-                                           "(benchmarks/bench_learn.py)"},
-                         calibration=calibration_from_data_yaml(data))
-    d = json.loads(card.read_text())
-    d.update(class_score_thresholds=parent.class_score_thresholds,
-             score_threshold=parent.score_threshold, outline_offset_m=parent.outline_offset_m)
-    card.write_text(json.dumps(d, indent=2) + "\n")
-    return card
-
-
 def run() -> dict[str, Any]:
     from models.real import DEFAULT_HOLD_OUT, find_tiles
     from pipeline.cases import read_register, record_review, register_crs
@@ -367,17 +324,13 @@ def run() -> dict[str, Any]:
                    train_tiles=rep["train_tiles"], held_out_tiles=rep["held_out_tiles"],
                    reviewed_sites=rep["reviewed_sites"], learn_held_out=rep["held_out"],
                    promoted=rep["promoted"], card=rep["card"])
-        learn_dir = work / f"n{n}" / "learn"
-        res["fine_tune_epochs"] = best_epoch(learn_dir / "run" / "train" / "results.csv")
         new = evaluate_half(evaluation, rep["card"])
-        last = evaluate_half(evaluation, str(package_last(learn_dir, work / f"n{n}" / "last")))
         old = out["evaluation_old"]
         res["evaluation"] = {
-            k: {"old": old[k], "new": new[k], "new_last_epoch": last[k]}
+            k: {"old": old[k], "new": new[k]}
             for k in ("recall", "precision", "mean_iou_matched", "matched", "detected",
                       "buildings")}
         res["evaluation_new"] = new
-        res["evaluation_new_last_epoch"] = last
         out["runs"][str(n)] = res
         (work / "progress.json").write_text(json.dumps(out, indent=2, default=str))
     out["config"] = {"learn": {"epochs": cfg.epochs, "held_out_share": cfg.held_out_share,
