@@ -206,7 +206,8 @@ def feature_collection(frame: gpd.GeoDataFrame, lang: str) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def detail(layers: dict[str, Any], task_id: str, lang: str) -> dict[str, Any]:
+def detail(layers: dict[str, Any], task_id: str, lang: str,
+           threshold: Callable[[str], float] | None = None) -> dict[str, Any]:
     """A finding's panel: the case, its history across surveys, and its reviews.
 
     Raises:
@@ -241,6 +242,9 @@ def detail(layers: dict[str, Any], task_id: str, lang: str) -> dict[str, Any]:
         "squad": _text(c.squad), "parcel_id": _text(c.parcel_id),
         "first_seen": _text(c.first_seen), "last_seen": _text(c.last_seen),
         "review": _text(c.get("review")), "squad_result": _text(c.get("squad_result")),
+        # the model's score at its latest sighting, and the threshold its class needs
+        "score": _num(hist.confidence.iloc[-1]) if len(hist) else None,
+        "threshold": threshold(str(c.object_class)) if threshold is not None else None,
         "source": _text(hist.source.iloc[-1]) if len(hist) else "review",
         # the survey a review of it is about: its latest sighting (or the survey it was added on)
         "survey_id": str(hist.survey_id.iloc[-1]) if len(hist) else
@@ -469,7 +473,8 @@ def create_app(cfg: WebConfig) -> Any:
     @app.get("/api/findings/{task_id}")
     def finding(task_id: str, lang: str | None = None) -> Any:
         try:
-            return detail(layers(), task_id, lang if lang in ("en", "zh") else cfg.lang)
+            return detail(layers(), task_id, lang if lang in ("en", "zh") else cfg.lang,
+                          threshold)
         except KeyError:
             raise HTTPException(404, f"unknown finding '{task_id}'") from None
 

@@ -139,6 +139,8 @@
     const dl = $("p-facts");
     dl.replaceChildren();
     fact(dl, S.area, d.area_m2 == null ? null : d.area_m2.toFixed(1));
+    fact(dl, S.score, d.score == null ? null : d.score.toFixed(2) +
+         (d.threshold == null ? "" : " (≥ " + d.threshold.toFixed(2) + ")"));
     fact(dl, S.status, S[d.status] || d.status);
     fact(dl, S.review, d.review ? (S[d.review] || d.review) : S.unreviewed);
     fact(dl, S.district, d.district);
