@@ -27,7 +27,8 @@ docs/real-data.md says how the data is brought in; ``SKYPATROL_REAL_DATA``, defa
    ``building``; parcel/district/squad from :func:`pipeline.diff.locate`).
    **N counts web-map tiles** of the review half (17 m squares) in a fixed order, north to
    south then west to east: for each N only the sites (findings and added outlines) whose
-   representative point lies in the first N tiles are reviewed (``SKYPATROL_LEARN_N``,
+   representative point lies in the first N tiles are reviewed, and those N tiles are marked
+   as checked ground (``area`` reviews: every structure on them is marked) (``SKYPATROL_LEARN_N``,
    default 16, 32, 64 = a quarter, half and all of the review half).
 4. **Learn and evaluate.** For each N, a copy of the surveyed register gets those reviews and
    :func:`pipeline.learn.learn_from_reviews` fine-tunes the shipped model
@@ -234,6 +235,7 @@ def run() -> dict[str, Any]:
     from pipeline.cases import read_register, record_review, register_crs
     from pipeline.learn import LearnConfig, learn_from_reviews
     from pipeline.real_evaluation import _clip, town_mosaics
+    from pipeline.reviews import Review, area_task_id
     from pipeline.survey import SurveySpec, load_registry, run_survey
 
     real = Path(os.environ.get("SKYPATROL_REAL_DATA", "data/real"))
@@ -309,6 +311,15 @@ def run() -> dict[str, Any]:
         for s in chosen:
             for r in s["reviews"]:
                 record_review(reg, r)
+        # the analyst has checked those tiles whole: every structure in them is marked
+        for xy, rank in order.items():
+            if rank < n:
+                g = _polygons(gpd.GeoSeries([shapely.box(*mercantile.bounds(*xy, ZOOM))],
+                                            crs=4326).to_crs(crs).iloc[0]
+                              .intersection(rp["region"]))
+                if g is not None:
+                    record_review(reg, Review(area_task_id(SURVEY_ID, g), SURVEY_ID, "area",
+                                              REVIEWER, geometry=g))
         res["sites_reviewed"] = len(chosen)
         res["reviews_by_action"] = dict(Counter(s["kind"] for s in chosen))
         res["record_s"] = round(time.perf_counter() - t0, 1)

@@ -44,7 +44,7 @@ from shapely.geometry.base import BaseGeometry
 from geodata.errors import InputError
 from pipeline.cases import read_register, register_crs
 from pipeline.register_pg import register_ref
-from pipeline.reviews import fold
+from pipeline.reviews import fold, reviewed_areas
 
 #: Rejections that say the model saw a structure where there is none.
 NEGATIVE_REASONS = ("not_a_structure", "temporary")
@@ -99,6 +99,7 @@ class Judgement:
     found: int = 0
     negatives: int = 0
     false_findings: int = 0
+    ground_false_findings: int = 0
     recall: float = 0.0
     precision: float = 0.0
     per_site: dict[str, bool] = field(default_factory=dict)
@@ -271,10 +272,49 @@ def _label_lines(labels: list[tuple[str, BaseGeometry]], classes: Sequence[str],
     return lines
 
 
+@dataclass
+class Area:
+    """Ground an analyst marked as fully checked (every structure on it marked)."""
+
+    survey_id: str
+    geometry: BaseGeometry
+    held_out: bool
+
+
+@dataclass
+class GroundTile:
+    """A tile of reviewed ground: where it lies and the part of it the reviews speak for."""
+
+    path: str
+    corner: tuple[float, float]
+    keep: BaseGeometry  # tile pixels
+    held_out: bool
+    sites: list[Site]
+
+
+def reviewed_ground_areas(layers: dict[str, Any], cfg: LearnConfig) -> list[Area]:
+    """The register's ``area`` reviews, split train / held out as the sites are."""
+    return [Area(sid, g, held_out(g, cfg)) for sid, g in reviewed_areas(layers["reviews"])]
+
+
+def _grid(area: BaseGeometry, side: float) -> list[BaseGeometry]:
+    """Tile centres covering an area (a tile's side apart)."""
+    x0, y0, x1, y1 = area.bounds
+    xs = np.arange(x0 + side / 2, max(x1, x0 + side / 2) + 1e-9, side)
+    ys = np.arange(y0 + side / 2, max(y1, y0 + side / 2) + 1e-9, side)
+    pts = [shapely.Point(x, y) for x in xs for y in ys]
+    return [p for p in pts if area.buffer(side / 2).contains(p)]
+
+
 def build_dataset(layers: dict[str, Any], sites: list[Site], card_path: Path, out: Path,
                   progress: Callable[[int, int], None] | None = None,
-                  context_m: float = LearnConfig.context_m) -> Path:
-    """The YOLO-seg dataset of the reviewed tiles (``train`` and ``val`` = held out)."""
+                  context_m: float = LearnConfig.context_m,
+                  areas: Sequence[Area] = ()) -> tuple[Path, list[GroundTile]]:
+    """The YOLO-seg dataset of the reviewed tiles (``train`` and ``val`` = held out).
+
+    One tile per reviewed site, and tiles covering the ground analysts marked as checked.
+    Returns the data.yaml and every tile made (what judges the models on the held-out ones).
+    """
     from ultralytics import YOLO
 
     from models.card import ModelCard
@@ -282,6 +322,7 @@ def build_dataset(layers: dict[str, Any], sites: list[Site], card_path: Path, ou
     card = ModelCard.load(card_path)
     model = YOLO(str(card.weights_path(card_path, "pt")), task="segment")
     gsd_m = card.gsd_cm / 100
+    side = card.imgsz * gsd_m
     crs = layers["crs"]
     imagery = {str(r.survey_id): [p for p in str(r.imagery or "").split(";") if p]
                for r in layers["surveys"].itertuples()}
@@ -289,43 +330,67 @@ def build_dataset(layers: dict[str, Any], sites: list[Site], card_path: Path, ou
     for split in ("train", "val"):
         (out / "images" / split).mkdir(parents=True)
         (out / "labels" / split).mkdir(parents=True)
-    for k, s in enumerate(sites):
-        if progress is not None:
-            progress(k, len(sites))
-        side = card.imgsz * gsd_m
-        centre = s.geometry.representative_point()
-        extent = shapely.box(centre.x - side / 2, centre.y - side / 2, centre.x + side / 2,
-                             centre.y + side / 2)
-        if not s.held_out and any(o.held_out and o.geometry.intersects(extent)
-                                  for o in sites):
-            continue  # a training tile must not show a held-out site
-        cut = next((t for t in (cut_tile(r, s.geometry, crs, gsd_m, card.imgsz)
-                                for r in imagery.get(s.survey_id, [])) if t is not None), None)
+    held = [o.geometry for o in sites if o.held_out] + [a.geometry for a in areas if a.held_out]
+    made: list[GroundTile] = []
+
+    def make(name: str, survey_id: str, centre: BaseGeometry, is_held: bool) -> GroundTile | None:
+        c = centre.representative_point()
+        extent = shapely.box(c.x - side / 2, c.y - side / 2, c.x + side / 2, c.y + side / 2)
+        if not is_held and any(g.intersects(extent) for g in held):
+            return None  # a training tile must not show held-out ground
+        cut = next((t for t in (cut_tile(r, c, crs, gsd_m, card.imgsz)
+                                for r in imagery.get(survey_id, [])) if t is not None), None)
         if cut is None:
-            continue
+            return None
         rgb, corner = cut
-        near = [o for o in sites if o.survey_id == s.survey_id
-                and o.held_out == s.held_out and o.geometry.intersects(extent)]
-        keep = reviewed_ground(near, corner, gsd_m, context_m)
+        near = [o for o in sites if o.survey_id == survey_id
+                and o.held_out == is_held and o.geometry.intersects(extent)]
+        checked = [_to_px(a.geometry.intersection(extent), corner, gsd_m) for a in areas
+                   if a.survey_id == survey_id and a.held_out == is_held
+                   and a.geometry.intersects(extent)]
+        keep = shapely.union_all([reviewed_ground(near, corner, gsd_m, context_m), *checked])
+        if keep.is_empty:
+            return None
         rgb = mask_unreviewed(rgb, keep)
-        labels = [(c, d.intersection(keep)) for c, d in
+        labels = [(k, d.intersection(keep)) for k, d in
                   tile_labels(predict(model, rgb, card), near, corner, gsd_m, card.classes)]
-        split = "val" if s.held_out else "train"
-        name = f"{s.survey_id}-{s.task_id}"
-        cv2.imwrite(str(out / "images" / split / f"{name}.jpg"),
-                    cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        split = "val" if is_held else "train"
+        path = out / "images" / split / f"{name}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 92])
         (out / "labels" / split / f"{name}.txt").write_text(
             "\n".join(_label_lines(labels, card.classes, card.imgsz)) + "\n")
-        s.tile = str(out / "images" / split / f"{name}.jpg")
+        tile = GroundTile(str(path), corner, keep, is_held, near)
+        made.append(tile)
+        return tile
+
+    jobs: list[tuple[str, str, BaseGeometry, bool, Site | None]] = [
+        (f"{s.survey_id}-{s.task_id}", s.survey_id, s.geometry, s.held_out, s) for s in sites]
+    jobs += [(f"{a.survey_id}-area{k}-{n}", a.survey_id, p, a.held_out, None)
+             for k, a in enumerate(areas) for n, p in enumerate(_grid(a.geometry, side))]
+    for k, (name, survey_id, centre, is_held, site) in enumerate(jobs):
+        if progress is not None:
+            progress(k, len(jobs))
+        tile = make(name, survey_id, centre, is_held)
+        if tile is not None and site is not None:
+            site.tile = tile.path
     data = out / "data.yaml"
     data.write_text("path: " + json.dumps(str(out.resolve())) + "\ntrain: images/train\n"
                     "val: images/val\nnames:\n"
                     + "".join(f"  {i}: {c}\n" for i, c in enumerate(card.classes)))
-    return data
+    return data, made
 
 
-def judge(card_path: Path, weights: Path, sites: Sequence[Site], gsd_m: float) -> Judgement:
-    """A model's recall and precision on the held-out reviewed sites."""
+def judge(card_path: Path, weights: Path, sites: Sequence[Site], gsd_m: float,
+          ground: Sequence[GroundTile] = ()) -> Judgement:
+    """A model's recall and precision on the held-out reviewed ground.
+
+    Recall: the held-out reviewed structures found. Precision: those found against every
+    detection on held-out reviewed ground (the sites' surroundings and the areas analysts
+    checked) that is no reviewed structure — a model that calls more things structures
+    where analysts looked and saw none is not better. Without ground tiles, precision counts
+    the rejected sites found.
+    """
     from ultralytics import YOLO
 
     from models.card import ModelCard
@@ -351,8 +416,28 @@ def judge(card_path: Path, weights: Path, sites: Sequence[Site], gsd_m: float) -
         else:
             j.negatives += 1
             j.false_findings += int(hit)
+    counted: list[shapely.Point] = []
+    for tile in ground:
+        if not tile.held_out:
+            continue
+        bgr = cv2.imread(tile.path)
+        if bgr is None:
+            continue
+        found_here = [_to_px(o.geometry, tile.corner, gsd_m) for o in tile.sites
+                      if o.verdict == "positive"]
+        for _, d in predict(model, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), card):
+            if d.intersection(tile.keep).area < 0.5 * d.area:
+                continue  # on ground nobody reviewed
+            if any(d.intersects(g) and d.intersection(g).area >= 0.2 * min(d.area, g.area)
+                   for g in found_here):
+                continue  # a reviewed structure (recall counts it)
+            p = d.centroid
+            at = shapely.Point(tile.corner[0] + p.x * gsd_m, tile.corner[1] - p.y * gsd_m)
+            if all(at.distance(q) > 1.0 for q in counted):  # tiles overlap: count it once
+                counted.append(at)
+    j.ground_false_findings = len(counted)
     j.recall = round(j.found / j.positives, 4) if j.positives else 0.0
-    called = j.found + j.false_findings
+    called = j.found + (j.ground_false_findings if ground else j.false_findings)
     j.precision = round(j.found / called, 4) if called else 0.0
     return j
 
@@ -400,11 +485,13 @@ def learn_from_reviews(cases: Path | str, out: Path, base_card: Path | None = No
         raise InputError(f"{cases}: {len(useful)} reviewed site(s) say something about the "
                          f"model; at least {cfg.min_sites} are needed to learn from")
     out.mkdir(parents=True, exist_ok=True)
-    data = build_dataset(layers, sites, base, out / "dataset", progress, cfg.context_m)
-    n_train = len(list((out / "dataset" / "images" / "train").glob("*.jpg")))
-    n_val = len(list((out / "dataset" / "images" / "val").glob("*.jpg")))
-    if n_val:  # only what says something about the model can judge it
-        n_val = sum(1 for s in sites if s.held_out and s.tile and s.verdict != "neutral")
+    areas = reviewed_ground_areas(layers, cfg)
+    data, made = build_dataset(layers, sites, base, out / "dataset", progress, cfg.context_m,
+                               areas)
+    n_train = sum(not t.held_out for t in made)
+    # only what says something about the model can judge it
+    n_val = sum(t.held_out and (not t.sites or any(s.verdict != "neutral" for s in t.sites))
+                for t in made)
     if n_train == 0 or n_val == 0:
         raise InputError(f"{cases}: the reviewed sites fall {n_train} in training and {n_val} "
                          "held out; review sites in more places (100 m blocks) to learn")
@@ -419,13 +506,15 @@ def learn_from_reviews(cases: Path | str, out: Path, base_card: Path | None = No
     best = last if last.exists() else best
     fine_tune_s = round(time.perf_counter() - t0, 1)
     gsd_m = card.gsd_cm / 100
-    old = judge(base, card.weights_path(base, "pt"), sites, gsd_m)
-    new = judge(base, best, sites, gsd_m)
+    old = judge(base, card.weights_path(base, "pt"), sites, gsd_m, made)
+    new = judge(base, best, sites, gsd_m, made)
     promoted = better(new, old)
     counts = {v: sum(s.verdict == v for s in sites) for v in ("positive", "negative", "neutral")}
     lineage = {
         "parent_model": str(base.resolve()), "parent_sha256": card.sha256,
         "register": str(cases), "reviewed_sites": counts,
+        "reviewed_areas": {"count": len(areas),
+                           "m2": round(sum(a.geometry.area for a in areas), 1)},
         "train_tiles": n_train, "held_out_tiles": n_val,
         "held_out": {"old": _figures(old), "new": _figures(new)},
         "promoted": promoted, "fine_tune_s": fine_tune_s, "config": asdict(cfg),
@@ -448,4 +537,5 @@ def learn_from_reviews(cases: Path | str, out: Path, base_card: Path | None = No
 
 def _figures(j: Judgement) -> dict[str, Any]:
     return {"recall": j.recall, "precision": j.precision, "positives": j.positives,
-            "found": j.found, "negatives": j.negatives, "false_findings": j.false_findings}
+            "found": j.found, "negatives": j.negatives, "false_findings": j.false_findings,
+            "ground_false_findings": j.ground_false_findings}

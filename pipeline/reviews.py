@@ -33,7 +33,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geodata.errors import InputError
 
-ACTIONS = ("confirm", "reject", "correct", "relabel", "add")
+ACTIONS = ("confirm", "reject", "correct", "relabel", "add", "area")
 #: Why a finding is false (the analyst picks one; shown translated in the web application).
 REJECT_REASONS = ("not_a_structure", "permitted", "duplicate", "temporary", "other")
 #: The object classes each category's findings can have.
@@ -50,6 +50,8 @@ VERDICT = {"confirm": "confirmed", "reject": "rejected", "correct": "corrected",
            "relabel": "relabelled", "add": "added"}
 #: The largest outline a reviewer may draw, m² (a slip of the mouse over a whole district).
 MAX_AREA_M2 = 50_000.0
+#: The largest ground an ``area`` review may mark as checked, m² (a map view at zoom 18).
+MAX_REVIEWED_AREA_M2 = 500_000.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,16 @@ def check_review(r: Review, cases: pd.DataFrame, surveys: pd.DataFrame) -> None:
         raise InputError("a review needs the reviewer's name")
     if r.survey_id not in set(surveys.survey_id):
         raise InputError(f"unknown survey '{r.survey_id}'")
+    if r.action == "area":
+        # "I checked this ground: every structure on it is marked" (found, corrected, added)
+        g = r.geometry
+        if g is None or g.is_empty or g.geom_type not in ("Polygon", "MultiPolygon") \
+                or not g.is_valid:
+            raise InputError("the reviewed area must be a valid polygon")
+        if g.area > MAX_REVIEWED_AREA_M2:
+            raise InputError(f"the reviewed area {g.area / 1e4:.1f} ha is over "
+                             f"{MAX_REVIEWED_AREA_M2 / 1e4:.0f} ha: zoom in")
+        return
     if r.action != "add" and r.task_id not in set(cases.task_id):
         raise InputError(f"unknown case '{r.task_id}'")
     if r.action == "reject" and r.reason not in REJECT_REASONS:
@@ -137,6 +149,8 @@ def fold(reviews: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
     if reviews is None or not len(reviews):
         return state
     for r in reviews.sort_values(["reviewed_at", "review_id"]).itertuples():
+        if r.action == "area":
+            continue  # ground an analyst checked: no case's verdict (see reviewed_areas)
         s = state.setdefault(str(r.task_id), {"category": None, "object_class": None,
                                                "geometry": None, "geometry_survey": None,
                                                "reason": None, "added": False})
@@ -153,6 +167,22 @@ def fold(reviews: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
         if s["added"] and r.action == "confirm":
             s["review"] = "added"  # an added site confirmed is still one the model missed
     return state
+
+
+def area_task_id(survey_id: str, geom: BaseGeometry) -> str:
+    """The id an ``area`` review is kept under (it is no case)."""
+    x0, y0, x1, y1 = geom.bounds
+    key = f"area|{survey_id}|{x0:.1f}|{y0:.1f}|{x1:.1f}|{y1:.1f}"
+    return "AREA-" + hashlib.sha1(key.encode()).hexdigest()[:10].upper()
+
+
+def reviewed_areas(reviews: pd.DataFrame | None) -> list[tuple[str, BaseGeometry]]:
+    """The ground analysts marked as fully checked: (survey id, polygon)."""
+    if reviews is None or not len(reviews):
+        return []
+    rows = reviews[reviews.action == "area"]
+    return [(str(r.survey_id), r.geometry) for r in rows.itertuples()
+            if r.geometry is not None and not r.geometry.is_empty]
 
 
 def is_verified(review: Any) -> bool:

@@ -42,7 +42,7 @@ from pipeline import cases as register
 from pipeline.diff import locate
 from pipeline.i18n import t
 from pipeline.outlines import clean_outline
-from pipeline.reviews import CLASSES, REJECT_REASONS, Review, added_task_id
+from pipeline.reviews import CLASSES, REJECT_REASONS, Review, added_task_id, area_task_id
 from pipeline.workorders import chip
 
 #: The largest request body the server reads, bytes (a drawn outline is a few kB).
@@ -554,6 +554,10 @@ def create_app(cfg: WebConfig) -> Any:
                     raise InputError("the outline must be a polygon")
                 where = locate(gpd.GeoSeries([geom], crs=crs).to_crs(reg.crs).iloc[0], reg)
                 task_id = added_task_id(strs["survey_id"] or "", strs["category"] or "", geom)
+            elif action == "area":
+                if geom is None:
+                    raise InputError("the reviewed area must be a polygon")
+                task_id = area_task_id(strs["survey_id"] or "", geom)
             elif task_id not in set(lay["cases"].task_id):
                 raise HTTPException(404, f"unknown finding '{task_id}'")
             row = register.record_review(store.ref, Review(

@@ -264,6 +264,17 @@
     });
   }
 
+  // the analyst checked all the ground in view: learning may take what is unmarked there as
+  // ground with no structure
+  $("mark-area").addEventListener("click", () => {
+    const b = map.getBounds();
+    const ring = [[b.getWest(), b.getSouth()], [b.getEast(), b.getSouth()],
+                  [b.getEast(), b.getNorth()], [b.getWest(), b.getNorth()],
+                  [b.getWest(), b.getSouth()]];
+    send({action: "area", survey_id: currentSurvey(),
+          geometry: {type: "Polygon", coordinates: [ring]}});
+  });
+
   for (const k of ["survey", "category", "status", "review", "district", "squad", "score"]) {
     $("f-" + k).addEventListener("change", () => {
       if (k === "survey") showImagery();

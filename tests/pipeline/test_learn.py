@@ -20,9 +20,10 @@ from pipeline.learn import (
     better,
     build_dataset,
     learn_from_reviews,
+    reviewed_ground_areas,
     reviewed_sites,
 )
-from pipeline.reviews import Review, added_task_id
+from pipeline.reviews import Review, added_task_id, area_task_id
 from tests.conftest import copy_register_file, free_square
 
 pytestmark = pytest.mark.slow
@@ -65,13 +66,20 @@ def _labels(path):
 
 def test_the_labels_follow_the_reviews(reviewed, tmp_path):
     cases, who = reviewed
+    checked = who["square"].buffer(10, cap_style="square")  # the analyst checked this ground
+    record_review(cases, Review(area_task_id("S1", checked), "S1", "area", "ana",
+                                geometry=checked))
     lay = _layers(cases)
     cfg = LearnConfig(held_out_share=0.0)
     sites = reviewed_sites(lay, cfg)
+    areas = reviewed_ground_areas(lay, cfg)
+    assert len(areas) == 1 and who["added"] in {s.task_id for s in sites}
     verdicts = {s.task_id: s.verdict for s in sites}
     assert verdicts[who["rejected"]] == "negative"
     assert verdicts[who["added"]] == "positive"
-    build_dataset(lay, sites, DEFAULT_CARD, tmp_path / "ds")
+    _, made = build_dataset(lay, sites, DEFAULT_CARD, tmp_path / "ds", areas=areas)
+    ground = [t for t in made if "-area0-" in t.path]
+    assert ground and all(t.keep.area > 0.3 * t.keep.envelope.area for t in ground)
     card = ModelCard.load(DEFAULT_CARD)
     px, gsd = card.imgsz, card.gsd_cm / 100
     shed = card.classes.index("shed")

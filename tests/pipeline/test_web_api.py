@@ -96,6 +96,25 @@ def test_a_review_is_stored_and_shown(web):
     assert [f["id"] for f in rejected] == [tid]
 
 
+def test_an_analyst_marks_the_ground_in_view_as_checked(web):
+    client, cases = web
+    w, s, e, n = client.get("/api/surveys").json()[0]["bounds"]
+    view = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+    r = client.post("/api/reviews", json={"action": "area", "survey_id": "S1",
+                                          "reviewer": "ana", "geometry": view})
+    assert r.status_code == 201 and r.json()["task_id"].startswith("AREA-")
+    from pipeline.cases import read_register, register_crs
+
+    reg = read_register(cases, register_crs(cases))
+    assert list(reg["reviews"].action) == ["area"]
+    assert reg["cases"].review.isna().all()  # no case's verdict
+    city = {"type": "Polygon", "coordinates": [[[w - 1, s - 1], [e + 1, s - 1], [e + 1, n + 1],
+                                                [w - 1, n + 1], [w - 1, s - 1]]]}
+    too_big = client.post("/api/reviews", json={"action": "area", "survey_id": "S1",
+                                                "reviewer": "ana", "geometry": city})
+    assert too_big.status_code == 422 and "zoom in" in too_big.json()["detail"]
+
+
 def test_bad_requests_get_clear_4xx_answers_and_change_nothing(web):
     client, cases = web
     tid = client.get("/api/queue").json()[0]["task_id"]
