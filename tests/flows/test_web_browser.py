@@ -158,11 +158,16 @@ def test_an_analyst_reviews_a_survey_and_the_next_outputs_reflect_it(
         page.click("#b-confirm")
         n += 1
         _after(page, n)
+    # and the ground in view is marked as fully checked
+    page.click("#mark-area")
+    n += 1
+    _after(page, n)
     assert errors == []
 
     reg = read_register(cases, register_crs(cases))
     actions = reg["reviews"].action.value_counts().to_dict()
-    assert actions == {"reject": 3, "correct": 1, "add": 1, "confirm": len(queue) - 4}
+    assert actions == {"reject": 3, "correct": 1, "add": 1, "confirm": len(queue) - 4,
+                       "area": 1}
     assert set(reg["reviews"].reviewer) == {"ana"}
     cs = reg["cases"].set_index("task_id")
     before = read_register(surveyed_world["cases"], register_crs(cases))["cases"] \
