@@ -352,8 +352,15 @@ def build_dataset(layers: dict[str, Any], sites: list[Site], card_path: Path, ou
         if keep.is_empty:
             return None
         rgb = mask_unreviewed(rgb, keep)
-        labels = [(k, d.intersection(keep)) for k, d in
-                  tile_labels(predict(model, rgb, card), near, corner, gsd_m, card.classes)]
+        labels = tile_labels(predict(model, rgb, card), near, corner, gsd_m, card.classes)
+        if checked:  # on ground checked whole, the reviewed structures are all there is
+            whole = shapely.union_all(checked)
+            marked = [_to_px(o.geometry, corner, gsd_m) for o in near if o.verdict == "positive"]
+            labels = [(k, d) for k, d in labels
+                      if d.intersection(whole).area < 0.5 * d.area
+                      or any(d.intersects(g) and d.intersection(g).area
+                             >= 0.2 * min(d.area, g.area) for g in marked)]
+        labels = [(k, d.intersection(keep)) for k, d in labels]
         split = "val" if is_held else "train"
         path = out / "images" / split / f"{name}.jpg"
         cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),

@@ -2,11 +2,13 @@
 is judged on held-out reviews against its parent, and promoted only when better."""
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import shapely
+import shapely.affinity
 
 from geodata.errors import InputError
 from geodata.registry import read_registry
@@ -80,6 +82,21 @@ def test_the_labels_follow_the_reviews(reviewed, tmp_path):
     _, made = build_dataset(lay, sites, DEFAULT_CARD, tmp_path / "ds", areas=areas)
     ground = [t for t in made if "-area0-" in t.path]
     assert ground and all(t.keep.area > 0.3 * t.keep.envelope.area for t in ground)
+    card = ModelCard.load(DEFAULT_CARD)
+    px, gsd = card.imgsz, card.gsd_cm / 100
+
+    def to_px(g, corner):
+        return shapely.transform(g, lambda xy: np.column_stack(
+            [(xy[:, 0] - corner[0]) / gsd, (corner[1] - xy[:, 1]) / gsd]))
+
+    for t in ground:  # on checked ground only the reviewed structures are labels
+        whole = to_px(checked, t.corner)
+        marked = [to_px(o.geometry, t.corner) for o in t.sites if o.verdict == "positive"]
+        name = t.path.replace("/images/", "/labels/").replace(".jpg", ".txt")
+        for _, g in _labels(Path(name)):
+            g = shapely.affinity.scale(g, px, px, origin=(0, 0))
+            assert g.intersection(whole).area < 0.5 * g.area or any(
+                g.intersects(m) for m in marked)
     card = ModelCard.load(DEFAULT_CARD)
     px, gsd = card.imgsz, card.gsd_cm / 100
     shed = card.classes.index("shed")
