@@ -17,6 +17,7 @@ import hmac
 import json
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -59,6 +60,8 @@ COOKIE = "skypatrol_token"
 #: Seconds a review waits for the register while a survey is being recorded into it.
 REVIEW_WAIT_S = 30.0
 TILE_PX = 256
+#: Open rasters each server thread keeps (two file handles each: the raster and its VRT).
+READERS_PER_THREAD = 8
 
 
 @dataclass
@@ -286,27 +289,31 @@ def _reader(path: str) -> Any:
     """A rio-tiler Reader over the raster warped to web mercator, per thread and raster.
 
     The warped VRT is made once (building a coordinate transformation costs tens of ms,
-    more than reading a tile); its implicit overviews follow the raster's own.
+    more than reading a tile); its implicit overviews follow the raster's own. Each server
+    thread keeps its ``READERS_PER_THREAD`` most recently used (a dataset is not shared
+    between threads), so the open files stay bounded however many rasters a survey has.
     """
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
     from rio_tiler.io import Reader
 
-    cache: dict[str, Any] = getattr(_readers, "cache", None) or {}
-    _readers.cache = cache
-    if path not in cache:
-        if len(cache) >= 32:
-            for reader, vrt, src in cache.values():
-                reader.close()
-                vrt.close()
-                src.close()
-            cache.clear()
-        src = rasterio.open(path)
-        # nearest, as rio-tiler's default: half the time of bilinear per tile, and the
-        # overview read is never more than twice the tile's resolution
-        vrt = WarpedVRT(src, crs="EPSG:3857", resampling=Resampling.nearest)
-        cache[path] = (Reader(input=path, dataset=vrt), vrt, src)
+    cache: OrderedDict[str, Any] | None = getattr(_readers, "cache", None)
+    if cache is None:
+        cache = _readers.cache = OrderedDict()
+    if path in cache:
+        cache.move_to_end(path)
+        return cache[path][0]
+    while len(cache) >= READERS_PER_THREAD:
+        _, (reader, vrt, src) = cache.popitem(last=False)
+        reader.close()
+        vrt.close()
+        src.close()
+    src = rasterio.open(path)
+    # nearest, as rio-tiler's default: half the time of bilinear per tile, and the
+    # overview read is never more than twice the tile's resolution
+    vrt = WarpedVRT(src, crs="EPSG:3857", resampling=Resampling.nearest)
+    cache[path] = (Reader(input=path, dataset=vrt), vrt, src)
     return cache[path][0]
 
 

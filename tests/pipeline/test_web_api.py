@@ -240,3 +240,14 @@ def test_a_missing_register_is_a_clear_error(tmp_path):
                         str(tmp_path / "none.gpkg")], capture_output=True, text=True)
     assert r.returncode == 2 and "case register not found" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_each_server_thread_keeps_few_rasters_open(make_geotiff):
+    from pipeline import web
+
+    paths = [str(make_geotiff(name=f"f{k}.tif")) for k in range(web.READERS_PER_THREAD + 3)]
+    readers = [web._reader(p) for p in paths]
+    assert len(web._readers.cache) == web.READERS_PER_THREAD
+    assert list(web._readers.cache) == paths[-web.READERS_PER_THREAD:]  # the most recent
+    assert readers[0].dataset.closed and not readers[-1].dataset.closed
+    assert web._reader(paths[-1]) is readers[-1]  # kept, not opened again
