@@ -14,7 +14,6 @@ import datetime as dt
 import math
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -61,12 +60,6 @@ def screen_tiles(lon: float, lat: float, z: int) -> list[tuple[int, int, int]]:
             if 0 <= tx < n and 0 <= ty < n]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def measure(base: str, bounds: tuple[float, float, float, float],
             seed: int = 5) -> dict[str, Any]:
     """Pan and zoom over the survey; latency per tile (ms), cold (first screen of each zoom)
@@ -110,6 +103,7 @@ def run() -> dict[str, Any]:
     """The tile benchmark's result (``make bench`` ``web``)."""
     from benchmarks.bench_detect import world
     from benchmarks.common import machine
+    from pipeline.web import free_port
 
     t0 = time.perf_counter()
     ortho, _ = world(SIZE_M)
@@ -117,7 +111,7 @@ def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         cases = Path(tmp) / "cases.gpkg"
         bounds = register_of(ortho, cases)
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen([sys.executable, "-m", "skypatrol.cli", "web", "--cases",
                                  str(cases), "--port", str(port)],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

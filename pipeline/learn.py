@@ -201,6 +201,12 @@ def _covers(a: BaseGeometry, site: BaseGeometry, share: float = 0.5) -> bool:
     return a.intersects(site) and a.intersection(site).area >= share * site.area
 
 
+def _is_marked(d: BaseGeometry, marked: Sequence[BaseGeometry]) -> bool:
+    """Whether a detection is one of the reviewed structures (overlaps a fifth of either)."""
+    return any(d.intersects(g) and d.intersection(g).area >= 0.2 * min(d.area, g.area)
+               for g in marked)
+
+
 def tile_labels(detections: list[tuple[str, BaseGeometry]], sites: Sequence[Site],
                 corner: tuple[float, float], gsd_m: float, classes: Sequence[str]
                 ) -> list[tuple[str, BaseGeometry]]:
@@ -357,9 +363,7 @@ def build_dataset(layers: dict[str, Any], sites: list[Site], card_path: Path, ou
             whole = shapely.union_all(checked)
             marked = [_to_px(o.geometry, corner, gsd_m) for o in near if o.verdict == "positive"]
             labels = [(k, d) for k, d in labels
-                      if d.intersection(whole).area < 0.5 * d.area
-                      or any(d.intersects(g) and d.intersection(g).area
-                             >= 0.2 * min(d.area, g.area) for g in marked)]
+                      if d.intersection(whole).area < 0.5 * d.area or _is_marked(d, marked)]
         labels = [(k, d.intersection(keep)) for k, d in labels]
         split = "val" if is_held else "train"
         path = out / "images" / split / f"{name}.jpg"
@@ -435,8 +439,7 @@ def judge(card_path: Path, weights: Path, sites: Sequence[Site], gsd_m: float,
         for _, d in predict(model, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), card):
             if d.intersection(tile.keep).area < 0.5 * d.area:
                 continue  # on ground nobody reviewed
-            if any(d.intersects(g) and d.intersection(g).area >= 0.2 * min(d.area, g.area)
-                   for g in found_here):
+            if _is_marked(d, found_here):
                 continue  # a reviewed structure (recall counts it)
             p = d.centroid
             at = shapely.Point(tile.corner[0] + p.x * gsd_m, tile.corner[1] - p.y * gsd_m)

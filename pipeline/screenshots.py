@@ -55,15 +55,11 @@ def web_screenshots(cases: Path, registry: Path | None, dest: Path) -> list[Path
 
     At desktop width in English and at phone width in Chinese.
     """
-    import socket
     import tempfile
-    import threading
-    import time
 
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
-    from pipeline.web import WebConfig, create_app
+    from pipeline.web import WebConfig, serving
 
     exe = chromium_path()
     if exe is None:
@@ -72,24 +68,13 @@ def web_screenshots(cases: Path, registry: Path | None, dest: Path) -> list[Path
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "cases.gpkg"
         shutil.copy(cases, copy)  # the screenshots review nothing, but leave the demo alone
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(create_app(WebConfig(cases=copy,
-                                                                    registry=registry)),
-                                               host="127.0.0.1", port=port,
-                                               log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        try:
+        with serving(WebConfig(cases=copy, registry=registry)) as url:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
                 for name, lang, size in (("web-desktop", "en", (1280, 800)),
                                          ("web-zh-phone", "zh", (390, 1300))):
                     page = browser.new_page(viewport={"width": size[0], "height": size[1]})
-                    page.goto(f"http://127.0.0.1:{port}/?lang={lang}")
+                    page.goto(f"{url}?lang={lang}")
                     page.wait_for_selector("body[data-ready='1']")
                     first = page.locator("#queue li").first
                     if first.count():
@@ -105,9 +90,6 @@ def web_screenshots(cases: Path, registry: Path | None, dest: Path) -> list[Path
                     page.close()
                     out.append(shot)
                 browser.close()
-        finally:
-            server.should_exit = True
-            thread.join(10)
     return out
 
 

@@ -18,7 +18,8 @@ import json
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -225,13 +226,11 @@ def detail(layers: dict[str, Any], task_id: str, lang: str,
     obs = layers["observations"]
     hist = obs[obs.task_id == task_id].sort_values(["survey_date", "survey_id"])
     surveys = layers["surveys"].sort_values(["survey_date", "survey_id"])
-    seen = set(hist.survey_id)
+    seen = {str(o.survey_id): o for o in hist.itertuples()}
     history = [{"survey_id": s.survey_id, "survey_date": s.survey_date,
                 "seen": s.survey_id in seen,
-                "area_m2": _num(hist[hist.survey_id == s.survey_id].area_m2.iloc[0])
-                if s.survey_id in seen else None,
-                "score": _num(hist[hist.survey_id == s.survey_id].confidence.iloc[0])
-                if s.survey_id in seen else None,
+                "area_m2": _num(seen[s.survey_id].area_m2) if s.survey_id in seen else None,
+                "score": _num(seen[s.survey_id].confidence) if s.survey_id in seen else None,
                 "chip": f"api/findings/{quote(task_id, safe='')}/chip/"
                         f"{quote(str(s.survey_id), safe='')}.jpg"}
                for s in surveys.itertuples()
@@ -618,6 +617,40 @@ def access_token(host: str, token: str | None) -> str | None:
     if not token and not is_loopback(host):
         return secrets.token_urlsafe(24)
     return token or None
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(cfg: WebConfig) -> Iterator[str]:
+    """The application on a free loopback port in a thread of this process; yields its URL.
+
+    For the screenshots and the browser tests; stopped on leaving the block.
+    """
+    import time
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def serve(cfg: WebConfig, host: str = "127.0.0.1", port: int = 8765) -> None:

@@ -4,19 +4,15 @@ outputs reflect it. At desktop and phone widths."""
 
 import dataclasses
 import json
-import socket
-import threading
-import time
 
 import geopandas as gpd
 import pytest
 import shapely
-import uvicorn
 
 from pipeline import survey as sv
 from pipeline.cases import read_register, register_crs
 from pipeline.screenshots import chromium_path
-from pipeline.web import WebConfig, create_app
+from pipeline.web import WebConfig, serving
 from tests.conftest import copy_register_file, free_square
 
 pytestmark = pytest.mark.slow
@@ -30,21 +26,8 @@ if chromium_path() is None:
 def server(surveyed_world, tmp_path):
     """The web application on a free loopback port, stopped after the test."""
     cases = copy_register_file(surveyed_world["cases"], tmp_path / "cases.gpkg")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(
-        create_app(WebConfig(cases=cases, registry=surveyed_world["registry"])),
-        host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/", cases
-    srv.should_exit = True
-    thread.join(10)
+    with serving(WebConfig(cases=cases, registry=surveyed_world["registry"])) as url:
+        yield url, cases
 
 
 def _open(browser, url, width=1280, height=900):

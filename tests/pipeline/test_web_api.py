@@ -6,7 +6,6 @@ import io
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from pipeline.web import WebConfig, access_token, create_app, is_loopback
+from pipeline.web import WebConfig, access_token, create_app, free_port, is_loopback
 from tests.conftest import copy_register_file
 
 
@@ -200,14 +199,8 @@ def test_off_the_loopback_a_token_is_made_up():
     assert access_token("0.0.0.0", "given") == "given"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_the_command_serves_until_stopped(surveyed_world):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SKYPATROL_WEB_TOKEN": "tok-123"}
     proc = subprocess.Popen([sys.executable, "-m", "skypatrol.cli", "web", "--cases",
                              str(surveyed_world["cases"]), "--port", str(port)],
