@@ -67,6 +67,7 @@ BENCHMARKS = {
     "cluster": _lazy("bench_cluster"),
     "web": _lazy("bench_web"),
     "learn": _lazy("bench_learn"),
+    "crossworld": _lazy("bench_crossworld"),
 }
 
 

@@ -64,8 +64,7 @@ def diff_task(detection_paths: list[str], rasters: list[str], registry: str,
     """Merge detections across images and diff them against the registry."""
     reg = sv.load_registry(Path(registry))
     detections = sv.combine_detections(detection_paths, reg.crs)
-    return detections, sv.find_violations(detections, rasters, reg, date, cfg,
-                                          Detector(Path(model) if model else None))
+    return sv.decide(detections, rasters, reg, date, cfg, Detector(Path(model) if model else None))
 
 
 @flow(name="detect", log_prints=True)

@@ -13,8 +13,8 @@ import numpy as np
 from shapely.geometry import Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
-from geodata.synthetic.render import Renderer, random_style
-from geodata.synthetic.scene import WorldConfig, build_scene
+from geodata.synthetic.kinds import renderer_for, scene_for
+from geodata.synthetic.scene import WorldConfig
 
 #: Model classes (ASCII names: ultralytics fetches a Unicode font for non-ASCII ones).
 CLASSES = ("building", "shed", "billboard")
@@ -42,6 +42,8 @@ class DatasetConfig:
             are not sheds).
         jpeg_quality: range of JPEG qualities the tiles are saved at (drone orthophotos are
             JPEG-compressed too; a lower range makes a smaller dataset to move).
+        renderer: the world generator (``classic`` or ``village``, see
+            ``geodata.synthetic.kinds``).
 
     """
 
@@ -58,6 +60,7 @@ class DatasetConfig:
     violation_density: tuple[float, float] = (1.5, 4.0)
     jpeg_quality: tuple[int, int] = (80, 96)
     extra: dict[str, str] = field(default_factory=dict)
+    renderer: str = "classic"
 
     def __post_init__(self) -> None:
         if self.imgsz % 32:
@@ -120,13 +123,13 @@ def build_dataset(
         rng = np.random.default_rng([seed, 31337])
         density = float(rng.uniform(*config.violation_density))
         world = WorldConfig(size_m=config.size_m, seed=seed, epochs=config.epochs,
-                            violation_density=density)
-        scene = build_scene(world)
+                            violation_density=density, renderer=config.renderer)
+        scene = scene_for(world)
         (img_dir := root / "images" / split).mkdir(parents=True, exist_ok=True)
         (lbl_dir := root / "labels" / split).mkdir(parents=True, exist_ok=True)
         x0, y0, x1, y1 = scene.bounds
         for epoch in range(1, config.epochs + 1):
-            renderer = Renderer(scene, epoch, random_style(seed, epoch))
+            renderer = renderer_for(scene, epoch)
             objects = [
                 (t.object_class, fp)
                 for t in scene.things

@@ -63,7 +63,8 @@ def prepare_data(job: TrainingJob, progress: Callable[[int, int], None] | None =
         build_dataset(job.out / "dataset", d, val_seeds=VAL_SEEDS, progress=progress)
     prov: dict[str, Any] = {"dataset": {"synthetic": True, "seeds": list(d.seeds),
                                         "val_seeds": list(VAL_SEEDS), "world_size_m": d.size_m,
-                                        "tiles_per_epoch": d.tiles_per_epoch}}
+                                        "tiles_per_epoch": d.tiles_per_epoch,
+                                        "renderer": d.renderer}}
     if job.real:
         data_yaml, prov["real"] = real_training_set(job.real, job.out, job.real_config,
                                                     synthetic=job.out / "dataset",

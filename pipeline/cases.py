@@ -38,6 +38,8 @@ Register = Path | str
 
 OBS_COLUMNS = ["task_id", "survey_id", "survey_date", "category", "object_class", "area_m2",
                "confidence", "parcel_id", "district", "squad", "source"]
+#: Observation columns a register written before them lacks (read as empty).
+OBS_OPTIONAL = ["checks"]
 SURVEY_COLUMNS = ["survey_id", "survey_date", "processed_at", "n_inputs", "imagery"]
 CASE_COLUMNS = ["task_id", "category", "object_class", "status", "first_seen", "last_seen",
                 "surveys", "n_surveys", "area_m2", "first_area_m2", "max_area_m2",
@@ -433,7 +435,7 @@ def _update_register(p: Register, survey_id: str, survey_date: dt.date, coverage
     new_obs["task_id"] = task_ids
     new_obs["survey_id"] = survey_id
     new_obs["survey_date"] = date_s
-    new_obs = new_obs[[*OBS_COLUMNS, "geometry"]]
+    new_obs = new_obs[[*OBS_COLUMNS, *(c for c in OBS_OPTIONAL if c in new_obs), "geometry"]]
     all_obs = pd.concat([obs, new_obs], ignore_index=True) if len(obs) else new_obs
     all_obs = gpd.GeoDataFrame(all_obs, geometry="geometry", crs=crs)
     survey_row = gpd.GeoDataFrame(

@@ -10,10 +10,14 @@ min_sharpness = 2.5
 
 [ingest]
 max_skip_ratio = 0.3
+
+[checks]      # pipeline.checks.CHECKS: a named check switched off (all run by default)
+ground_spill = false
 ```
 
-Every key must be a field of its section's config; a wrong key, type or value is an input
-error naming the file, the section and the key.
+Every key must be a field of its section's config (under ``[checks]``, a check's name with
+``true`` or ``false``); a wrong key, type or value is an input error naming the file, the
+section and the key.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from geodata.errors import InputError
+from pipeline.checks import CHECKS
 from pipeline.diff import DiffConfig
 from pipeline.ingest import IngestConfig
 from pipeline.quality import QualityConfig
 
-SECTIONS = ("diff", "quality", "ingest")
+SECTIONS = ("diff", "quality", "ingest", "checks")
 
 
 def _section(path: Path, name: str, cls: Any, values: Any) -> Any:
@@ -54,6 +59,19 @@ def _section(path: Path, name: str, cls: Any, values: Any) -> Any:
         raise InputError(f"{path}: [{name}]: {exc}") from exc
 
 
+def _checks_off(path: Path, values: Any) -> frozenset[str]:
+    """The checks a ``[checks]`` table switches off (``name = false``)."""
+    if not isinstance(values, dict):
+        raise InputError(f"{path}: [checks] must be a table of check = true/false")
+    for key, value in values.items():
+        if key not in CHECKS:
+            raise InputError(f"{path}: [checks] has no check '{key}' (known: "
+                             f"{', '.join(CHECKS)})")
+        if not isinstance(value, bool):
+            raise InputError(f"{path}: [checks] {key} = {value!r}: expected true or false")
+    return frozenset(k for k, v in values.items() if not v)
+
+
 def load_checks(path: Path | str | None, ingest: IngestConfig | None = None
                 ) -> tuple[DiffConfig, IngestConfig]:
     """The diff config and ingest policy of a CHECKS.toml (defaults where it is silent).
@@ -76,6 +94,7 @@ def load_checks(path: Path | str | None, ingest: IngestConfig | None = None
         raise InputError(f"{p}: unknown section(s) {', '.join(unknown)} (known: "
                          f"{', '.join(SECTIONS)})")
     diff = _section(p, "diff", DiffConfig, data.get("diff", {}))
+    diff = dataclasses.replace(diff, off=_checks_off(p, data.get("checks", {})))
     quality = _section(p, "quality", QualityConfig, data.get("quality", {}))
     ingest_values = data.get("ingest", {})
     _section(p, "ingest", IngestConfig, ingest_values)

@@ -367,6 +367,11 @@ def looks_like_board(geom: BaseGeometry) -> bool:
     return depth <= BOARD_MAX_DEPTH_M and length >= BOARD_MIN_ASPECT * max(depth, 1e-9)
 
 
+def needs_board_shape(cls: str, score: float, general_threshold: float) -> bool:
+    """Whether a detection is a billboard kept only by its class's lower threshold."""
+    return cls == "billboard" and score < general_threshold
+
+
 def _same_kind(a: str, b: str) -> bool:
     """One class, or both structures."""
     return a == b or {a, b} <= {"building", "shed"}
@@ -399,11 +404,14 @@ def detect_raster(
     cfg: TilingConfig,
     out_crs: CRS | str,
     progress: Callable[[int, int], None] | None = None,
+    board_shape: bool = True,
 ) -> gpd.GeoDataFrame:
     """Detect structures in one georeferenced raster; returns polygons in ``out_crs``.
 
     Reads tile by tile (never the whole raster), skips nodata tiles, batches inference, and
-    merges detections across tile seams.
+    merges detections across tile seams. ``board_shape``: billboards scored below the card's
+    general threshold are kept only if board-shaped (the survey leaves that to its named
+    check ``board_shape``, so that the decision is recorded and can be switched off).
     """
     dets: list[TileDetection] = []
     # GDAL's block cache defaults to 5 % of RAM; a bounded cache keeps memory flat
@@ -426,8 +434,9 @@ def detect_raster(
                 progress(done, len(tiles))
     names = detector.classes
     card = detector.card
-    merged = [d for d in merge_detections(dets) if d.score >= card.score_threshold
-              or names[d.cls] != "billboard" or looks_like_board(d.geom)]
+    merged = [d for d in merge_detections(dets) if not board_shape
+              or not needs_board_shape(names[d.cls], d.score, card.score_threshold)
+              or looks_like_board(d.geom)]
     for d in merged:  # masks reach past the edge: pull the outline in (the card's calibration)
         if (off := card.outline_offset_m.get(names[d.cls], 0.0)) > 0:
             d.geom = _polygonal(d.geom.buffer(-off, join_style="mitre"))

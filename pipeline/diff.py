@@ -24,11 +24,12 @@ from shapely.geometry.base import BaseGeometry
 
 from geodata.raster import rgb_sources
 from geodata.registry import Registry
+from pipeline.checks import entry, extend, merge_trails, validate_off
 from pipeline.groups import connected_groups
 
 VIOLATION_COLUMNS = [
     "category", "object_class", "area_m2", "confidence", "parcel_id", "district", "squad",
-    "source", "geometry",
+    "source", "checks", "geometry",
 ]
 
 
@@ -87,6 +88,8 @@ class DiffConfig:
         shadow_relative: ... and so are pixels darker than this share of the median brightness
             of the image's green parcels (a tree's shadow on sunlit grass).
         vegetation_gsd_m: resolution at which green parcels are scanned for cleared ground.
+        off: the named checks switched off (``pipeline.checks.CHECKS``), to measure what each
+            one is worth or to stop one that misleads on some imagery.
 
     """
 
@@ -111,6 +114,14 @@ class DiffConfig:
     dark_threshold: float = 45.0
     shadow_relative: float = 0.7
     vegetation_gsd_m: float = 0.2
+    off: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "off", validate_off(self.off))
+
+    def on(self, check: str) -> bool:
+        """Whether the named check runs."""
+        return check not in self.off
 
 
 def _empty(crs: object) -> gpd.GeoDataFrame:
@@ -514,6 +525,7 @@ def diff_registry(
     registry: Registry,
     survey_date: dt.date,
     cfg: DiffConfig | None = None,
+    outcome: dict[int, str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Turn detections (classes building, shed, billboard, cleared_ground) into violations.
 
@@ -521,9 +533,14 @@ def diff_registry(
       is what lies inside the green parcel (wins over illegal construction).
     - illegal_construction: a building or shed beyond the permits of its kind; the area is
       the detected footprint outside the permits, after slivers thinner than the footprint
-      tolerance are removed.
+      tolerance are removed (check ``extension_depth``).
     - illegal_billboard: no licence valid on the survey date within the permit radius (a
       board smaller than ``min_violation_m2`` is not reported either).
+
+    Each violation's ``checks`` is the trail of the checks that decided it: the detection's
+    own (a ``checks`` column, when the detections carry one) and those applied here
+    (``roof_colour``, ``permit_fit``, ``extension_depth``, ``merge_sites``). ``outcome``, when
+    given, receives each detection's trail by its ``det_id`` (or row position).
     """
     cfg = cfg or DiffConfig()
     crs = registry.parcels.crs
@@ -533,20 +550,32 @@ def diff_registry(
     boards = registry.billboard_permits
     valid_boards = boards[boards.valid_until.map(lambda d: d is None or d >= survey_date)]
     board_union = shapely.union_all(valid_boards.geometry) if len(valid_boards) else Polygon()
+    n = len(detections)
     contrast = (detections["roof_contrast"].to_numpy() if "roof_contrast" in detections
-                else np.full(len(detections), np.nan))
+                else np.full(n, np.nan))
+    trails = [str(t) if isinstance(t, str) else "" for t in detections["checks"]] \
+        if "checks" in detections else [""] * n
+    ids = [int(i) for i in detections["det_id"]] if "det_id" in detections else list(range(n))
     rows = []
-    for cls, score, source, geom, dE in zip(detections["class"], detections["score"],
-                                            detections["source"], detections.geometry,
-                                            contrast):
-        if cls == "shed" and (dE < cfg.min_roof_contrast
-                              or _permit_overlap(geom, registry, "building")[0] >= 0.7):
-            # the same colour as the roof it lies on: a part of that roof; or the outline of a
-            # permitted building (the two structure classes blur around 100 m²): that building
-            # (a rooftop shed covers a part of its roof, an IoU far below 0.7)
-            cls = "building"
-        elif cls == "building" and _permit_overlap(geom, registry, "shed")[1] >= 0.8:
-            cls = "shed"  # the whole or a part of a permitted shed, seen as a building
+    for k, (cls, score, source, geom, dE) in enumerate(zip(
+            detections["class"], detections["score"], detections["source"],
+            detections.geometry, contrast)):
+        trail = trails[k]
+        if cls == "shed" and dE < cfg.min_roof_contrast:
+            # the same colour as the roof it lies on: a part of that roof
+            cls, trail = "building", extend(trail, entry(
+                "roof_colour", "relabel", f"shed→building, ΔE {dE:.1f} to the roof"))
+        elif cls == "shed" and cfg.on("permit_fit") and (
+                iou := _permit_overlap(geom, registry, "building")[0]) >= 0.7:
+            # the outline of a permitted building (the two structure classes blur around
+            # 100 m²): that building (a rooftop shed covers a part of its roof, far below 0.7)
+            cls, trail = "building", extend(trail, entry(
+                "permit_fit", "relabel", f"shed→building, IoU {iou:.2f} with its permit"))
+        elif cls == "building" and cfg.on("permit_fit") and (
+                inside := _permit_overlap(geom, registry, "shed")[1]) >= 0.8:
+            # the whole or a part of a permitted shed, seen as a building
+            cls, trail = "shed", extend(trail, entry(
+                "permit_fit", "relabel", f"building→shed, {inside:.0%} inside a shed permit"))
         category = None
         vgeom: BaseGeometry = Polygon()
         if cls == "billboard":
@@ -560,24 +589,55 @@ def diff_registry(
             if lost.area >= cfg.min_green_m2:
                 category, vgeom = "green_encroachment", lost
             elif cls in ("building", "shed"):
-                min_area = cfg.min_violation_m2
-                if geom.intersects(registry.permitted_union):  # an extension
-                    min_area = max(min_area, cfg.min_extension_m2)
-                excess = extension_excess(geom, registry, cls, cfg, min_area)
-                if excess.area >= min_area:
-                    category, vgeom = "illegal_construction", excess
+                category, vgeom, trail = _construction_excess(geom, cls, registry, cfg, trail)
+        if outcome is not None:
+            outcome[ids[k]] = trail
         if category is None:
             continue
         parcel_id, district, squad = locate(vgeom, registry)
         rows.append({
             "category": category, "object_class": cls, "area_m2": round(float(vgeom.area), 2),
             "confidence": round(float(score), 3), "parcel_id": parcel_id,
-            "district": district, "squad": squad, "source": source, "geometry": vgeom,
+            "district": district, "squad": squad, "source": source, "checks": trail,
+            "geometry": vgeom,
         })
     if not rows:
         return _empty(crs)
-    rows = _one_site_per_structure(_one_site_per_green_area(rows))
+    if cfg.on("merge_sites"):
+        rows = _one_site_per_structure(_one_site_per_green_area(rows))
     return gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=crs)
+
+
+def _construction_excess(geom: BaseGeometry, cls: str, registry: Registry, cfg: DiffConfig,
+                         trail: str) -> tuple[str | None, BaseGeometry, str]:
+    """A structure's illegal part beyond the permits of its kind, and its trail.
+
+    With ``extension_depth`` on, an extension of a permitted footprint must be at least
+    ``min_extension_m2`` and its excess at least a room deep; off, any excess of
+    ``min_violation_m2`` counts as it is.
+    """
+    if not cfg.on("extension_depth"):
+        permitted = registry.permitted_by_kind[cls]
+        raw = geom.difference(permitted) if not permitted.is_empty else geom
+        return (("illegal_construction", raw, trail) if raw.area >= cfg.min_violation_m2
+                else (None, Polygon(), trail))
+    min_area = cfg.min_violation_m2
+    if geom.intersects(registry.permitted_union):  # an extension
+        min_area = max(min_area, cfg.min_extension_m2)
+    excess = extension_excess(geom, registry, cls, cfg, min_area)
+    raw_area = geom.difference(registry.permitted_by_kind[cls]).area \
+        if not registry.permitted_by_kind[cls].is_empty else geom.area
+    if excess.area >= min_area:
+        if raw_area - excess.area > 0.5:
+            trail = extend(trail, entry("extension_depth", "reshape",
+                                        f"{excess.area:.0f} of {raw_area:.0f} m² beyond "
+                                        "the permit kept"))
+        return "illegal_construction", excess, trail
+    if raw_area >= cfg.min_violation_m2:
+        trail = extend(trail, entry("extension_depth", "drop",
+                                    f"{excess.area:.0f} m² beyond the permit after outline "
+                                    f"noise, under {min_area:.0f}"))
+    return None, Polygon(), trail
 
 
 def _one_site_per_structure(rows: list[dict[str, object]],
@@ -631,8 +691,11 @@ def _merge_sites(rows: list[dict[str, object]], category: str,
             continue
         geom = shapely.union_all([m["geometry"] for m in members])
         main = max(members, key=lambda m: float(m["area_m2"]))  # type: ignore[arg-type]
+        trail = extend(merge_trails(str(m.get("checks") or "") for m in members),
+                       entry("merge_sites", "reshape", f"{len(members)} findings, one site"))
         merged.append({**main, "geometry": geom, "area_m2": round(float(geom.area), 2),
-                       "confidence": max(float(m["confidence"]) for m in members)})  # type: ignore[arg-type]
+                       "confidence": max(float(m["confidence"]) for m in members),  # type: ignore[arg-type]
+                       "checks": trail})
     return [r for r in rows if r["category"] != category] + merged
 
 

@@ -63,7 +63,7 @@ def evaluate_survey(world: Path | str, epoch: int, survey_out: Path | str) -> di
         area_found = float(tasks.loc[tasks.category == cat, "area_m2"].sum())
         area_true = float(truth.loc[truth.category == cat, "violation_area_m2"].sum())
         per[cat] = {
-            "tasks": n_tasks, "true": n_true,
+            "tasks": n_tasks, "true": n_true, "true_tasks": hits, "found": found,
             "precision": round(hits / n_tasks, 3) if n_tasks else None,
             "recall": round(found / n_true, 3) if n_true else None,
             "area_m2": round(area_found, 1), "true_area_m2": round(area_true, 1),

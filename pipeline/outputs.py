@@ -25,6 +25,7 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from geodata.crs import WGS84, round_coords, wgs84_to_gcj02
+from pipeline.checks import describe
 from pipeline.i18n import t
 from pipeline.results_sheet import FORM_RESULTS
 from pipeline.workorders import Chip, amap_navigation, chip, render_work_order, site_cards
@@ -32,7 +33,7 @@ from pipeline.workorders import Chip, amap_navigation, chip, render_work_order, 
 TASK_FIELDS = [
     "task_id", "category", "object_class", "area_m2", "parcel_id", "district", "squad", "status",
     "priority", "confidence", "lon", "lat", "lon_gcj02", "lat_gcj02", "evidence", "survey_id",
-    "first_seen", "last_seen", "source", "source_sha256", "review", "verified",
+    "first_seen", "last_seen", "source", "source_sha256", "review", "verified", "checks",
 ]
 EXTRA_FIELDS = ["priority_reason"]
 #: Empty columns a squad fills in and returns (``skypatrol import-results``).
@@ -149,6 +150,7 @@ SHEET_COLUMNS = [
     ("evidence", "Evidence", "取证图"), ("navigate", "Navigate", "导航"),
     ("confidence", "Confidence", "置信度"), ("review_label", "Review", "人工审核"),
     ("priority_reason", "Why this priority", "优先级原因"),
+    ("checks_label", "Checks that decided it", "判定依据（自动核查）"),
     ("survey_id", "Survey", "巡查批次"), ("source", "Source image", "源影像"),
     ("source_sha256", "Source SHA-256", "源影像SHA-256"), ("category", "Category code", "类别代码"),
     ("result", "Result", "处理结果"), ("result_date", "Result date", "处理日期"),
@@ -234,6 +236,7 @@ def write_workbook(path: Path, tasks: gpd.GeoDataFrame, lang: str) -> Path:
                       "status_label": t(str(rec["status"]), lang),
                       "review_label": t(str(rec["review"]), lang) if rec.get("review")
                       else None,
+                      "checks_label": describe(rec.get("checks"), lang),
                       "navigate": t("navigate", lang), "result": None,
                       "result_date": None, "result_note": None}
             row = []
@@ -339,8 +342,8 @@ def write_task_files(out: Path, tasks: gpd.GeoDataFrame, lang: str) -> dict[str,
     """``tasks.geojson``, ``tasks.csv`` (fields), ``tasks.xlsx``, ``tasks.kml``, ``tasks.kmz``."""
     fields = TASK_FIELDS + EXTRA_FIELDS
     # tasks that never met the register (no analyst has seen them): unreviewed
-    tasks = tasks.assign(**{c: v for c, v in (("review", ""), ("verified", False))
-                            if c not in tasks})
+    tasks = tasks.assign(**{c: v for c, v in (("review", ""), ("verified", False),
+                                              ("checks", "")) if c not in tasks})
     paths = {}
     fc = _feature_collection(tasks, fields)
     paths["geojson"] = out / "tasks.geojson"
@@ -374,10 +377,16 @@ def write_resolved(out: Path, resolved: gpd.GeoDataFrame) -> Path:
 
 
 def write_detections(out: Path, detections: gpd.GeoDataFrame) -> Path:
-    """``detections.gpkg`` layer ``detections`` (projected CRS)."""
+    """``detections.gpkg`` layer ``detections`` (projected CRS).
+
+    Every merged model detection as the model saw it, with ``checks`` (the named checks that
+    kept, dropped, relabelled or reshaped it; ``pipeline.checks``) and ``finding`` (the
+    category it became, empty when it became none).
+    """
     path = out / "detections.gpkg"
     path.unlink(missing_ok=True)
-    detections[["class", "score", "source", "geometry"]].to_file(
+    cols = ["class", "score", "source"] + [c for c in ("checks", "finding") if c in detections]
+    detections[[*cols, "geometry"]].to_file(
         path, layer="detections", driver="GPKG", engine="pyogrio")
     return path
 
@@ -434,6 +443,8 @@ def write_report(out: Path, summary: dict[str, Any], tasks: gpd.GeoDataFrame,
 
     ordered = tasks.sort_values(["priority", "area_m2"], ascending=[True, False]) \
         if len(tasks) else tasks
+    ordered = ordered.assign(checks_text=[describe(c, lang) for c in (
+        ordered["checks"] if "checks" in ordered else [""] * len(ordered))])
     doc = render("report.html.j2", lang, summary=summary, totals=summary["totals"],
                  tasks=list(ordered.itertuples()) if len(ordered) else [],
                  resolved=list(resolved.itertuples()) if len(resolved) else [],

@@ -34,7 +34,7 @@ WRITE_KEY, MIGRATE_KEY = 0x5C0_CA5E, 0x5C0_5C4E
 TABLES: dict[str, list[str]] = {
     "observations": ["task_id", "survey_id", "survey_date", "category", "object_class",
                      "area_m2", "confidence", "parcel_id", "district", "squad", "source",
-                     "geometry"],
+                     "checks", "geometry"],
     "surveys": ["survey_id", "survey_date", "processed_at", "n_inputs", "imagery", "geometry"],
     "cases": ["task_id", "category", "object_class", "status", "first_seen", "last_seen",
               "surveys", "n_surveys", "area_m2", "first_area_m2", "max_area_m2",

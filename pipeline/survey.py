@@ -38,13 +38,16 @@ from pipeline.cases import (
     check_register,
     update_register,
 )
+from pipeline.checks import entry, extend
 from pipeline.detect import (
     TileDetection,
     TilingConfig,
     detect_raster,
     detection_fingerprint,
     empty_detections,
+    looks_like_board,
     merge_detections,
+    needs_board_shape,
     raster_coverage,
     second_look,
 )
@@ -251,7 +254,7 @@ def detect_image(raster: str, model: Path | None, crs: Any, workdir: Path,
     """Detect on one raster; writes the detections to a GeoPackage and returns its path."""
     detector = Detector(model)
     cfg = TilingConfig.for_detector(detector)
-    frame = detect_raster(raster, detector, cfg, crs, progress=progress)
+    frame = detect_raster(raster, detector, cfg, crs, progress=progress, board_shape=False)
     key = hashlib.sha1(f"{raster}|{detection_fingerprint(detector.card_path)}".encode()
                        ).hexdigest()[:12]
     out = workdir / "detections" / f"{Path(raster).stem}-{key}.gpkg"
@@ -309,57 +312,162 @@ def check_overlap(cov: BaseGeometry, registry: Registry) -> None:
 def find_violations(detections: gpd.GeoDataFrame, rasters: Sequence[str], registry: Registry,
                     date: dt.date, cfg: DiffConfig,
                     detector: Detector | None = None) -> gpd.GeoDataFrame:
-    """Violations from detections plus cleared ground found in green parcels' pixels.
+    """The violations ``decide`` finds (without the detections' trails)."""
+    return decide(detections, rasters, registry, date, cfg, detector)[1]
 
-    With a ``detector``, structures that would be extensions of a permitted footprint are
+
+def decide(detections: gpd.GeoDataFrame, rasters: Sequence[str], registry: Registry,
+           date: dt.date, cfg: DiffConfig, detector: Detector | None = None
+           ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The named checks, then the registry diff: violations, and every detection's trail.
+
+    Violations come from the detections that pass the checks plus cleared ground found in
+    green parcels' pixels. With a ``detector``, low-scored billboards must be board-shaped
+    (``board_shape``), and structures that would be extensions of a permitted footprint are
     looked at again through a tile centred on them first (their outline decides the case),
-    and so are lone views cut by a tile's edge (the centred view decides whether they exist).
+    and so are lone views cut by a tile's edge (``second_look``: the centred view decides
+    whether they exist).
+
+    Returns ``(detections, violations)``: every detection as it came (outline and class as
+    the model saw them) with ``checks`` (its trail: which check kept, dropped, relabelled or
+    reshaped it, and why) and ``finding`` (the category it became, or empty); and the
+    violations, each with the trail of the detections it came from.
     """
+    n = len(detections)
     # lone views their neighbouring tiles did not see (kept even once a centred view saw them)
     doubt = (detections["unconfirmed"].astype(bool).to_numpy() if "unconfirmed" in detections
-             else np.zeros(len(detections), bool))
-    detections = detections.assign(doubted=doubt)
-    if detector is not None and len(detections):
-        look = extension_candidates(detections, registry, cfg)
-        tiling = TilingConfig.for_detector(detector)
-        if any(look) or doubt.any():
-            detections = second_look(detections, look, detector, tiling, verify=list(doubt))
-        # a doubted view now has its centred view's outline: where that would extend a
-        # permitted structure, a third view centred on the excess must agree with it
-        doubted = detections["doubted"].to_numpy(bool)
-        again = np.zeros(len(detections), bool)
-        again[doubted] = extension_candidates(detections[doubted], registry, cfg)
-        if again.any():
-            at = [extension_excess(g, registry, c, cfg) if a else None
-                  for a, c, g in zip(again, detections["class"], detections.geometry)]
-            detections = second_look(detections, list(again), detector, tiling, centre_on=at)
+             else np.zeros(n, bool))
+    seen = detections.assign(det_id=np.arange(n), doubted=doubt).reset_index(drop=True)
+    trail = [""] * n
+
+    def note(rows: gpd.GeoDataFrame, mask: Any, check: str, verdict: str,
+             why: Callable[[Any], str] | None = None) -> None:
+        for r in rows[np.asarray(mask, bool)].itertuples():
+            trail[r.det_id] = extend(trail[r.det_id], entry(check, verdict,
+                                                             why(r) if why else ""))
+
+    detections = seen
+    if detector is not None and n:
+        card = detector.card
+        low = np.array([needs_board_shape(c, float(sc), card.score_threshold)
+                        for c, sc in zip(detections["class"], detections["score"])], bool)
+        if cfg.on("board_shape") and low.any():
+            board = np.array([looks_like_board(g) for g in detections.geometry], bool)
+            note(detections, low & board, "board_shape", "keep", lambda r: f"score {r.score:.2f}")
+            note(detections, low & ~board, "board_shape", "drop",
+                 lambda r: f"score {r.score:.2f}, not a thin slab")
+            detections = detections[~(low & ~board)].reset_index(drop=True)
+    if detector is not None and len(detections) and cfg.on("second_look"):
+        before = detections
+        after = _second_looks(detections, registry, cfg, detector).set_index("det_id")
+        for i, cls, g, doubted in zip(before.det_id, before["class"], before.geometry,
+                                      before.doubted):
+            if i not in after.index:
+                verdict, why = "drop", "the centred view does not see it"
+            elif after.at[i, "class"] != cls:
+                verdict, why = "relabel", f"{cls}→{after.at[i, 'class']}"
+            elif not after.geometry[i].equals(g):
+                verdict, why = "reshape", (f"outline {g.area:.0f}→"
+                                           f"{after.geometry[i].area:.0f} m²")
+            elif doubted:
+                verdict, why = "keep", "the centred view sees it"
+            else:
+                continue
+            trail[i] = extend(trail[i], entry("second_look", verdict, why))
+        detections = after.reset_index()
     # a shed the colour of the roof it lies on is part of that roof, unless it casts a shadow
     contrast = roof_contrast(detections, registry)
     sheds = (detections["class"] == "shed").to_numpy()
-    alike = (contrast < cfg.min_roof_contrast) & sheds
-    # a shed of another colour on a roof must cast a shadow too (a removed shed's scar)
     on_roof = ~np.isnan(contrast) & sheds
-    if len(detections):  # a "structure" with no shadow is a flat surface: not a structure
+    alike = (contrast < cfg.min_roof_contrast) & sheds if cfg.on("roof_colour") \
+        else np.zeros(len(detections), bool)
+    # a shed of another colour on a roof must cast a shadow too (a removed shed's scar)
+    if len(detections) and cfg.on("shadow"):  # no shadow: a flat surface, not a structure
         standing = shadow_evidence(detections, registry, cfg, also=list(on_roof))
         stands = (standing >= cfg.min_shadow_ratio) & (standing <= cfg.max_shadow_ratio)
-        contrast[alike & stands] = np.nan  # it stands on the roof
+        note(detections, alike & stands, "roof_colour", "keep",
+             lambda r: f"the roof's colour (ΔE {contrast[r.Index]:.1f}) but it casts a shadow")
+        alike &= ~stands  # it stands on the roof
         flat = ((standing < cfg.min_shadow_ratio) | (standing > cfg.max_shadow_ratio)) & ~alike
         # the ground differs around it: unreadable, and a consistent view is kept
         unreadable = (standing < cfg.shadow_unreadable_ratio) & (
             detections.geometry.area.to_numpy() < cfg.shadow_unreadable_m2)
         flat &= ~(unreadable & ~detections["doubted"].to_numpy(bool))
-        flat &= detections["score"].to_numpy(float) < cfg.shadow_veto_below  # a sure model
-        detections, contrast = detections[~flat].reset_index(drop=True), contrast[~flat]
+        sure = detections["score"].to_numpy(float) >= cfg.shadow_veto_below  # a sure model
+        note(detections, flat & ~sure, "shadow", "drop",
+             lambda r: f"shadow {standing[r.Index]:.2f} of the buildings'")
+        note(detections, stands & ~alike, "shadow", "keep",
+             lambda r: f"shadow {standing[r.Index]:.2f} of the buildings'")
+        flat &= ~sure
+        detections = detections[~flat].reset_index(drop=True)
+        contrast, alike = contrast[~flat], alike[~flat]
+    contrast = np.where(alike, contrast, np.nan)  # what roof_colour relabels in the diff
     structures = shapely.union_all(detections.geometry) if len(detections) else None
-    cleared = cleared_ground(list(rasters), registry, structures, cfg)
-    detections = detections.assign(roof_contrast=contrast)
+    cleared = cleared_ground(list(rasters), registry, structures, cfg) \
+        if cfg.on("vegetation_index") else empty_detections(registry.crs)
+    detections = detections.assign(roof_contrast=contrast,
+                                   checks=[trail[i] for i in detections.det_id])
+    if len(cleared):
+        cleared = cleared.assign(
+            det_id=np.arange(n, n + len(cleared)),
+            checks=[entry("vegetation_index", "add", f"excess green {1 - s:.2f}")
+                    for s in cleared["score"]])
     both = pd.concat([detections, cleared], ignore_index=True) if len(cleared) else detections
     both = gpd.GeoDataFrame(both, geometry="geometry", crs=registry.crs)
-    found = diff_registry(both, registry, date, cfg)
-    if cfg.min_ground_contrast <= 0:
-        return found
-    spill = extension_ground_contrast(found, detections, registry) < cfg.min_ground_contrast
-    return found[~spill].reset_index(drop=True)
+    outcome: dict[int, str] = {}
+    found = diff_registry(both, registry, date, cfg, outcome)
+    if cfg.on("ground_spill") and cfg.min_ground_contrast > 0:
+        ground = extension_ground_contrast(found, detections, registry)
+        spill = ground < cfg.min_ground_contrast  # NaN: not tested, kept
+        found["checks"] = [t if np.isnan(g) or s else
+                           extend(t, entry("ground_spill", "keep", f"ΔE {g:.1f} to the ground"))
+                           for t, g, s in zip(found.checks, ground, spill)]
+        found = found[~spill].reset_index(drop=True)
+    for i, t in outcome.items():
+        if i < n:
+            trail[i] = t
+    categories = _finding_of(seen, both, found)
+    decided = seen.drop(columns=["det_id", "doubted"]).assign(checks=trail, finding=categories)
+    return decided, found
+
+
+def _second_looks(detections: gpd.GeoDataFrame, registry: Registry, cfg: DiffConfig,
+                  detector: Detector) -> gpd.GeoDataFrame:
+    """Extension candidates and doubted views looked at again (``second_look``)."""
+    doubt = detections["doubted"].to_numpy(bool)
+    look = extension_candidates(detections, registry, cfg)
+    tiling = TilingConfig.for_detector(detector)
+    if any(look) or doubt.any():
+        detections = second_look(detections, look, detector, tiling, verify=list(doubt))
+    # a doubted view now has its centred view's outline: where that would extend a
+    # permitted structure, a third view centred on the excess must agree with it
+    doubted = detections["doubted"].to_numpy(bool)
+    again = np.zeros(len(detections), bool)
+    again[doubted] = extension_candidates(detections[doubted], registry, cfg)
+    if again.any():
+        at = [extension_excess(g, registry, c, cfg) if a else None
+              for a, c, g in zip(again, detections["class"], detections.geometry)]
+        detections = second_look(detections, list(again), detector, tiling, centre_on=at)
+    return detections
+
+
+def _finding_of(seen: gpd.GeoDataFrame, both: gpd.GeoDataFrame,
+                found: gpd.GeoDataFrame) -> list[str]:
+    """The category each detection became (the finding its checked outline lies in)."""
+    out = [""] * len(seen)
+    if not len(found):
+        return out
+    tree = shapely.STRtree(list(found.geometry))
+    cats = list(found.category)
+    for i, g in zip(both.det_id, both.geometry):
+        if i >= len(seen) or g is None or g.is_empty:
+            continue
+        hits = [j for j in tree.query(g, predicate="intersects")
+                if found.geometry.iloc[j].intersection(g).area >= 0.5 * min(
+                    found.geometry.iloc[j].area, g.area)]
+        if hits:
+            out[int(i)] = cats[int(hits[0])]
+    return out
 
 
 def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: IngestReport,
@@ -443,8 +551,8 @@ def _run_survey(spec: SurveySpec, progress: Progress | None,
     detections = combine_detections(paths, registry.crs)
     timings["detect_s"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
-    violations = find_violations(detections, rasters, registry, date, spec.diff,
-                                 Detector(spec.model))
+    detections, violations = decide(detections, rasters, registry, date, spec.diff,
+                                    Detector(spec.model))
     timings["diff_s"] = round(time.perf_counter() - t, 2)
     summary, _ = record_survey(spec, survey_id, date, report, rasters, detections,
                                violations, cov, timings)

@@ -41,6 +41,7 @@ from geodata.crs import WGS84
 from geodata.errors import InputError
 from geodata.registry import Registry, read_registry
 from pipeline import cases as register
+from pipeline.checks import describe
 from pipeline.diff import locate
 from pipeline.i18n import t
 from pipeline.outlines import clean_outline
@@ -247,6 +248,9 @@ def detail(layers: dict[str, Any], task_id: str, lang: str,
         # the model's score at its latest sighting, and the threshold its class needs
         "score": _num(hist.confidence.iloc[-1]) if len(hist) else None,
         "threshold": threshold(str(c.object_class)) if threshold is not None else None,
+        # the named checks that decided its latest sighting (pipeline.checks)
+        "checks": describe(hist["checks"].iloc[-1], lang)
+        if len(hist) and "checks" in hist else None,
         "source": _text(hist.source.iloc[-1]) if len(hist) else "review",
         # the survey a review of it is about: its latest sighting (or the survey it was added on)
         "survey_id": str(hist.survey_id.iloc[-1]) if len(hist) else

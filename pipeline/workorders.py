@@ -31,6 +31,7 @@ from rasterio.windows import from_bounds
 from shapely.geometry.base import BaseGeometry
 
 from geodata.crs import gcj02_to_bd09
+from pipeline.checks import describe
 from pipeline.i18n import t
 from pipeline.render import data_uri, render
 from pipeline.results_sheet import FORM_RESULTS
@@ -212,6 +213,7 @@ def site_cards(tasks: gpd.GeoDataFrame, evidence: dict[str, tuple[Chip, str]],
             "category": str(r.category), "object_class": str(r.object_class),
             "status": str(r.status), "area_m2": float(r.area_m2),
             "review": str(getattr(r, "review", "") or ""),
+            "checks": describe(getattr(r, "checks", ""), lang),
             "first_seen": str(r.first_seen), "district": str(r.district or ""),
             "parcel_id": "" if r.parcel_id is None or (isinstance(r.parcel_id, float)
                                                      and math.isnan(r.parcel_id))

@@ -109,14 +109,20 @@ def cli(verbose: bool) -> None:
               help="Random seed (everything derives from it).")
 @click.option("--epochs", default=2, show_default=True, help="Number of survey epochs.")
 @click.option("--no-frames", is_flag=True, help="Skip the drone photos (orthophotos only).")
-def synth(out: Path, size_m: float, gsd_cm: float, seed: int, epochs: int, no_frames: bool) -> None:
+@click.option("--renderer", default="classic", show_default=True,
+              type=click.Choice(["classic", "village"]),
+              help="World generator: 'classic' (the worlds the shipped model was trained on) or "
+                   "'village' (dense urban villages, written independently of it).")
+def synth(out: Path, size_m: float, gsd_cm: float, seed: int, epochs: int, no_frames: bool,
+          renderer: str) -> None:
     """Write a synthetic district: registry.gpkg, epoch<k>/ortho.tif, truth.gpkg, frames/."""
 
     def body() -> None:
         from geodata.synthetic import WorldConfig, synthesize
 
         try:
-            cfg = WorldConfig(size_m=size_m, gsd_cm=gsd_cm, seed=seed, epochs=epochs)
+            cfg = WorldConfig(size_m=size_m, gsd_cm=gsd_cm, seed=seed, epochs=epochs,
+                              renderer=renderer)
         except ValueError as exc:
             raise InputError(str(exc)) from exc
         bar = _Bar()
@@ -379,6 +385,9 @@ def demo(out: Path, size_m: float, seed: int, lang: str) -> None:
               help="Initial learning rate [default 0.01; lower it to fine-tune a .pt].")
 @click.option("--world-seed", "world_seed", default=1000, show_default=True,
               help="First synthetic training world seed.")
+@click.option("--renderer", default="classic", show_default=True,
+              type=click.Choice(["classic", "village"]),
+              help="World generator of the synthetic training worlds (see `skypatrol synth`).")
 @click.option("--from-reviews", "from_reviews", type=CASES,
               help="Fine-tune the current model on the analysts' reviews in this case register "
                    "(skypatrol web); promoted into OUT/model only when better on the held-out "
@@ -389,7 +398,8 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
           tiles: int, epochs: int, time_h: float | None, imgsz: int, batch: int, device: str,
           model_yaml: str, resume: bool, no_onnx: bool, real: tuple[Path, ...],
           hold_out: tuple[str, ...], real_repeat: int, lr0: float | None,
-          world_seed: int, from_reviews: Path | str | None, base_card: Path | None) -> None:
+          world_seed: int, renderer: str, from_reviews: Path | str | None,
+          base_card: Path | None) -> None:
     """Train the detection model (synthetic worlds, plus real tiles with --real) and package it.
 
     With --from-reviews, fine-tune it on the bureau's reviewed surveys instead.
@@ -412,7 +422,8 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
                 tcfg = dataclasses.replace(tcfg, lr0=lr0, optimizer="AdamW", warmup_epochs=1.0)
             holds = tuple(_hold_out(h) for h in hold_out)
             dcfg = DatasetConfig(seeds=tuple(range(world_seed, world_seed + worlds)),
-                                 size_m=world_size_m, imgsz=imgsz, tiles_per_epoch=tiles)
+                                 size_m=world_size_m, imgsz=imgsz, tiles_per_epoch=tiles,
+                                 renderer=renderer)
         except ValueError as exc:
             raise InputError(str(exc)) from exc
         job = TrainingJob(out=out, train=tcfg, synthetic=dcfg, data=data,

@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -17,11 +18,12 @@ from rasterio.windows import Window
 from geodata.raster import GridSpec, write_cog
 from geodata.registry import write_registry
 from geodata.synthetic.frames import write_frames
-from geodata.synthetic.render import Renderer, RenderStyle, random_style
-from geodata.synthetic.scene import Scene, WorldConfig, build_scene
+from geodata.synthetic.kinds import renderer_for, scene_for, style_for
+from geodata.synthetic.scene import RENDERERS, Scene, WorldConfig, build_scene
 from geodata.synthetic.truth import truth_frames
 
-__all__ = ["WorldConfig", "Scene", "build_scene", "synthesize", "registry_frames", "SynthResult"]
+__all__ = ["WorldConfig", "Scene", "build_scene", "scene_for", "synthesize", "registry_frames",
+           "SynthResult", "RENDERERS"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -97,14 +99,17 @@ def grid_for(scene: Scene) -> GridSpec:
 def render_ortho(
     scene: Scene,
     epoch: int,
-    style: RenderStyle,
+    style: Any,
     path: Path,
     block: int = 1024,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Render one epoch's orthophoto to a COG, block by block (bounded memory)."""
+    """Render one epoch's orthophoto to a COG, block by block (bounded memory).
+
+    ``style`` is the look of the scene's generator (``None``: its random look for the epoch).
+    """
     grid = grid_for(scene)
-    renderer = Renderer(scene, epoch, style)
+    renderer = renderer_for(scene, epoch, style)
 
     def render_block(win: Window) -> np.ndarray:
         left, _, _, top = grid.window_bounds(win)
@@ -130,13 +135,13 @@ def synthesize(
     """
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    scene = build_scene(config)
+    scene = scene_for(config)
     registry = write_registry(root / "registry.gpkg", **registry_frames(scene))
     orthos, truths, frame_dirs = [], [], []
     for epoch in range(1, config.epochs + 1):
         edir = root / f"epoch{epoch}"
         edir.mkdir(exist_ok=True)
-        style = random_style(config.seed, epoch)
+        style = style_for(config, epoch)
         objects, violations = truth_frames(scene, epoch)
         truth_path = edir / "truth.gpkg"
         truth_path.unlink(missing_ok=True)
@@ -160,7 +165,7 @@ def synthesize(
         (edir / "epoch.json").write_text(json.dumps(meta, indent=2))
         if frames:
             fdir = edir / "frames"
-            renderer = Renderer(scene, epoch, style)
+            renderer = renderer_for(scene, epoch, style)
             vio = violations[violations.object_class.isin(["shed", "building"])]
             pts = [(g.centroid.x, g.centroid.y) for g in vio.geometry] or [
                 ((scene.bounds[0] + scene.bounds[2]) / 2, (scene.bounds[1] + scene.bounds[3]) / 2)

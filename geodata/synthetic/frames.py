@@ -24,7 +24,7 @@ from geodata.camera import (
     ground_to_image,
     nadir_gsd_m,
 )
-from geodata.synthetic.render import Renderer
+from geodata.synthetic.kinds import WorldRenderer
 
 #: Ground elevation of the synthetic district above sea level (Wuxi lies a few metres up).
 GROUND_ASL_M = 4.5
@@ -32,7 +32,7 @@ XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 MAX_PATCH_PX = 9000
 
 
-def render_frame(renderer: Renderer, camera: CameraModel, pose: Pose) -> np.ndarray:
+def render_frame(renderer: WorldRenderer, camera: CameraModel, pose: Pose) -> np.ndarray:
     """What ``camera`` at ``pose`` sees of a flat world: an RGB uint8 (HWC) image.
 
     The world is rendered as an orthophoto patch under the frame at the frame's nadir GSD,
@@ -182,7 +182,7 @@ def _signed(deg: float) -> float:
 
 
 def write_frames(
-    renderer: Renderer,
+    renderer: WorldRenderer,
     out_dir: Path,
     crs: str,
     date: dt.date,

@@ -18,6 +18,8 @@ from shapely.ops import unary_union
 RGB = tuple[int, ...]  # an RGB colour, 0..255
 
 WUXI_LONLAT = (120.305, 31.570)
+#: The world generators ``skypatrol synth --renderer`` offers (``geodata.synthetic.kinds``).
+RENDERERS = ("classic", "village")
 DISTRICTS = ("Liangxi", "Binhu", "Xinwu", "Huishan", "Xishan")
 
 # Roof palettes (RGB). Steel sheds: the blue, white and red corrugated roofs of the field.
@@ -47,6 +49,10 @@ class WorldConfig:
         epochs: number of survey epochs (each a later flight over the same district).
         crs: the projected analysis CRS (metres).
         violation_density: violations per hectare in epoch 1 (wide-ranging by default).
+        renderer: which generator draws the world (``RENDERERS``): ``classic`` (this
+            package) or ``village`` (``geodata.village``, written independently: dense urban
+            villages), so accuracy can be measured on worlds the model and checks were not
+            built on.
 
     """
 
@@ -56,8 +62,12 @@ class WorldConfig:
     epochs: int = 2
     crs: str = "EPSG:4549"
     violation_density: float = 1.2
+    renderer: str = "classic"
 
     def __post_init__(self) -> None:
+        if self.renderer not in RENDERERS:
+            raise ValueError(f"renderer must be one of {', '.join(RENDERERS)}, "
+                             f"got {self.renderer!r}")
         if not 40.0 <= self.size_m <= 5000.0:
             raise ValueError(f"size_m must be within 40..5000 m, got {self.size_m}")
         if not 1.0 <= self.gsd_cm <= 50.0:

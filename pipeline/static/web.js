@@ -148,6 +148,7 @@
     fact(dl, S.parcel, d.parcel_id);
     fact(dl, S.first_seen, d.first_seen);
     fact(dl, S.squad_result, d.squad_result);
+    fact(dl, S.checks, d.checks);
     const hist = $("p-history");
     hist.replaceChildren();
     for (const h of d.history) {

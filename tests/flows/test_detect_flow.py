@@ -67,6 +67,34 @@ def test_tasks_follow_rfc7946_and_carry_every_field(two_surveys):
         assert (root / k / "tasks.csv").read_text(encoding="utf-8-sig").startswith("task_id,")
 
 
+def test_detections_and_tasks_name_the_checks_that_decided_them(two_surveys):
+    """detections.gpkg: every model detection with its trail and the finding it became; each
+    task carries its findings' trail, shown in the report and the work order. (The tiny
+    world's structures are all unpermitted sheds, decided by the model alone; trails that
+    checks wrote are tested in tests/pipeline/test_diff.py.)"""
+    from pipeline.checks import CHECKS, deciding
+
+    root, _, _ = two_surveys
+    out = root / "s1"
+    det = gpd.read_file(out / "detections.gpkg", layer="detections")
+    assert {"checks", "finding"} <= set(det.columns)
+    assert all(set(deciding(t)) <= set(CHECKS) for t in det.checks.fillna(""))
+    assert set(det.finding.fillna("")) <= {"", "illegal_construction", "green_encroachment",
+                                           "illegal_billboard"}
+    assert (det.finding.fillna("") != "").any()
+    # a detection a check dropped became no finding
+    dropped = det[det.checks.fillna("").str.contains(":drop")]
+    assert (dropped.finding.fillna("") == "").all()
+    tasks = gpd.read_file(out / "tasks.geojson")
+    assert "checks" in tasks.columns
+    assert all(set(deciding(t)) <= set(CHECKS) for t in tasks.checks.fillna(""))
+    report = (out / "report.html").read_text()
+    assert "Checks that decided it" in report
+    orders = list((out / "squads").glob("*.html"))
+    assert orders and all("Checks that decided it" in o.read_text() for o in orders)
+    assert "判定依据" in next((root / "s2" / "squads").glob("*.html")).read_text()
+
+
 def test_second_survey_tracks_cases(two_surveys, tiny_world):
     root, s1, s2 = two_surveys
     cases = read_register(root / "cases.gpkg", "EPSG:4549")

@@ -53,3 +53,22 @@ def test_a_whole_number_setting_refuses_a_fraction(tmp_path):
     p.write_text("[quality]\nmax_windows = 0\n")
     with pytest.raises(InputError, match="max_windows 1-256"):
         load_checks(p)
+
+
+def test_a_check_is_switched_off_by_name(tmp_path):
+    p = tmp_path / "checks.toml"
+    p.write_text("[checks]\nshadow = false\nsecond_look = true\n")
+    diff, _ = load_checks(p)
+    assert diff.off == {"shadow"} and not diff.on("shadow") and diff.on("second_look")
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("[checks]\nshadows = false\n", "no check 'shadows'"),
+    ("[checks]\nshadow = 0\n", "expected true or false"),
+])
+def test_a_wrong_check_names_the_file_and_the_key(tmp_path, text, needle):
+    p = tmp_path / "checks.toml"
+    p.write_text(text)
+    with pytest.raises(InputError, match="checks.toml") as info:
+        load_checks(p)
+    assert needle in str(info.value)

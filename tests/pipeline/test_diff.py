@@ -328,6 +328,14 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
     assert shadow_evidence(parked, reg, DiffConfig())[0] < DiffConfig().shadow_unreadable_ratio
     v = find_violations(parked, [str(path)], reg, DATE, DiffConfig())
     assert list(v.object_class) == ["shed"]  # unreadable shadow: kept; the flat lot: dropped
+    from pipeline.survey import decide
+
+    seen, _ = decide(parked, [str(path)], reg, DATE, DiffConfig())
+    assert list(seen.finding) == ["illegal_construction", ""]  # every detection, as it came
+    assert seen.checks[0] == "" and seen.checks[1].startswith("shadow:drop")
+    # switched off, the shadow test decides nothing: the flat lot is a finding
+    seen, v = decide(parked, [str(path)], reg, DATE, DiffConfig(off=frozenset({"shadow"})))
+    assert len(v) == 2 and "shadow" not in "".join(seen.checks)
     parked["unconfirmed"] = [True, False]  # ... unless its neighbouring tiles did not see it
     assert len(find_violations(parked, [str(path)], reg, DATE, DiffConfig())) == 0
     parked["score"] = 0.95  # a sure model is not overruled by the shadow test
@@ -489,3 +497,26 @@ def test_a_shadow_of_the_structures_own_colour_is_more_of_its_surface(tmp_path, 
     import dataclasses
     off = shadow_evidence(d, reg, dataclasses.replace(DiffConfig(), min_shadow_contrast=0.0))
     assert off[0] > DiffConfig().min_shadow_ratio  # brightness alone took it for a shadow
+
+
+def test_each_finding_names_the_checks_that_decided_it(registry):
+    """A trail per finding; a check switched off decides nothing (and the finding changes)."""
+    from pipeline.checks import CHECKS, deciding, describe
+
+    outline = box(X + 10.2, Y + 10.1, X + 29.9, Y + 30.2)  # a permitted building, as a shed
+    extended = box(X + 10, Y + 10, X + 35, Y + 30.4)       # an extension, with 0.4 m noise
+    outcome: dict[int, str] = {}
+    v = diff_registry(dets(("shed", outline), ("building", extended)), registry, DATE,
+                      outcome=outcome)
+    # relabelled by its permit's outline; what sticks out of the permit is outline noise
+    assert deciding(outcome[0]) == ["permit_fit", "extension_depth"]
+    assert "shed→building" in outcome[0] and "extension_depth:drop" in outcome[0]
+    assert len(v) == 1 and deciding(v.checks[0]) == ["extension_depth"]
+    assert set(deciding(outcome[1])) <= set(CHECKS)
+    assert "扩建进深" in describe(v.checks[0], "zh") and describe("", "en") == "the model alone"
+    # permit_fit off: the "shed" has no shed permit, so it is an illegal shed of its own
+    off = diff_registry(dets(("shed", outline)), registry, DATE,
+                        DiffConfig(off=frozenset({"permit_fit"})))
+    assert list(off.category) == ["illegal_construction"] and off.checks[0] == ""
+    with pytest.raises(ValueError, match="unknown check"):
+        DiffConfig(off=frozenset({"shade"}))
