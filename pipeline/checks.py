@@ -54,6 +54,10 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
            "shadow_veto_below", "shadow_reach_m"),
           "a structure must cast a shadow like the registered buildings in the same image; "
           "one that does not is a flat surface (paving, water, a scar)"),
+    Check("vegetation_cover", "buildings and sheds", ("drop",),
+          ("max_vegetation_share", "vegetation_exg", "vegetation_gsd_m"),
+          "a structure whose outline is mostly vegetation (excess-green index) is a lawn, a "
+          "field or a tree crown the model took for a roof"),
     Check("vegetation_index", "green parcels' pixels", ("add",),
           ("exg_threshold", "exg_relative", "dark_threshold", "shadow_relative",
            "vegetation_gsd_m", "min_green_m2"),

@@ -88,6 +88,11 @@ class DiffConfig:
         shadow_relative: ... and so are pixels darker than this share of the median brightness
             of the image's green parcels (a tree's shadow on sunlit grass).
         vegetation_gsd_m: resolution at which green parcels are scanned for cleared ground.
+        max_vegetation_share: a structure whose pixels are vegetation (excess-green index at
+            least ``vegetation_exg``) over this share of its outline is a lawn, a field or a
+            tree crown the model took for a roof (check ``vegetation_cover``). A roof painted
+            green is taken for vegetation too: raise the share for a district of green roofs.
+        vegetation_exg: the excess-green index from which a pixel counts as vegetation there.
         off: the named checks switched off (``pipeline.checks.CHECKS``), to measure what each
             one is worth or to stop one that misleads on some imagery.
 
@@ -114,6 +119,8 @@ class DiffConfig:
     dark_threshold: float = 45.0
     shadow_relative: float = 0.7
     vegetation_gsd_m: float = 0.2
+    max_vegetation_share: float = 0.75
+    vegetation_exg: float = 0.1
     off: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -222,6 +229,41 @@ def cleared_ground(
                       "source": srcs}),
         geometry=gpd.GeoSeries(found, crs=registry.parcels.crs), crs=registry.parcels.crs)
     return frame
+
+
+def vegetation_share(detections: gpd.GeoDataFrame, cfg: DiffConfig) -> np.ndarray:
+    """The share of each structure's pixels that are vegetation (excess-green index).
+
+    Read from each detection's own source raster at ``vegetation_gsd_m``; NaN for boards,
+    cleared ground, and where the source cannot be read.
+    """
+    out = np.full(len(detections), np.nan)
+    with rgb_sources() as open_rgb:
+        for i, (cls, src, geom) in enumerate(zip(detections["class"], detections["source"],
+                                                 detections.geometry)):
+            if cls not in ("building", "shed") or not src or geom.is_empty \
+                    or (ds := open_rgb(src)) is None:
+                continue
+            g = geom if detections.crs is None or CRS.from_user_input(ds.crs) == \
+                CRS.from_user_input(detections.crs) else \
+                gpd.GeoSeries([geom], crs=detections.crs).to_crs(ds.crs)[0]
+            win = from_bounds(*g.bounds, ds.transform).round_offsets().round_lengths()
+            f = max(1.0, cfg.vegetation_gsd_m / abs(ds.transform.a))
+            shape_ = (max(2, int(win.height / f)), max(2, int(win.width / f)))
+            try:
+                rgb = ds.read((1, 2, 3), window=win, out_shape=(3, *shape_),
+                              resampling=Resampling.average, boundless=True).astype(np.float32)
+            except rasterio.errors.RasterioError:
+                continue
+            t = ds.window_transform(win) * rasterio.Affine.scale(win.width / shape_[1],
+                                                                 win.height / shape_[0])
+            inside = ~geometry_mask([g], shape_, t) & (rgb.sum(axis=0) > 0)
+            if inside.sum() < 4:
+                continue
+            r, gr, b = rgb
+            exg = (2 * gr - r - b) / (r + gr + b + 1e-3)
+            out[i] = float((exg[inside] >= cfg.vegetation_exg).mean())
+    return out
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:

@@ -61,6 +61,7 @@ _STRINGS: dict[str, dict[str, str]] = {
     "check_second_look": {"en": "second look", "zh": "居中复检"},
     "check_roof_colour": {"en": "roof colour", "zh": "屋顶颜色"},
     "check_shadow": {"en": "shadow", "zh": "阴影"},
+    "check_vegetation_cover": {"en": "vegetation cover", "zh": "植被覆盖"},
     "check_vegetation_index": {"en": "vegetation index", "zh": "植被指数"},
     "check_permit_fit": {"en": "permit fit", "zh": "许可轮廓吻合"},
     "check_extension_depth": {"en": "extension depth", "zh": "扩建进深"},

@@ -60,6 +60,7 @@ from pipeline.diff import (
     extension_ground_contrast,
     roof_contrast,
     shadow_evidence,
+    vegetation_share,
 )
 from pipeline.ingest import (
     IngestConfig,
@@ -401,6 +402,13 @@ def decide(detections: gpd.GeoDataFrame, rasters: Sequence[str], registry: Regis
         flat &= ~sure
         detections = detections[~flat].reset_index(drop=True)
         contrast, alike = contrast[~flat], alike[~flat]
+    if len(detections) and cfg.on("vegetation_cover"):  # a lawn or a tree crown, not a roof
+        share = vegetation_share(detections, cfg)
+        green = share >= cfg.max_vegetation_share
+        note(detections, green, "vegetation_cover", "drop",
+             lambda r: f"{share[r.Index]:.0%} vegetation")
+        detections, contrast, alike = (detections[~green].reset_index(drop=True),
+                                       contrast[~green], alike[~green])
     contrast = np.where(alike, contrast, np.nan)  # what roof_colour relabels in the diff
     structures = shapely.union_all(detections.geometry) if len(detections) else None
     cleared = cleared_ground(list(rasters), registry, structures, cfg) \
