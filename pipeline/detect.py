@@ -543,7 +543,8 @@ def _filled(first: BaseGeometry, whole: BaseGeometry, min_width_m: float) -> Bas
 def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: Detector,
                 cfg: TilingConfig, verify: Sequence[bool] | None = None,
                 centre_on: Sequence[BaseGeometry | None] | None = None,
-                max_coarse: int = 3) -> gpd.GeoDataFrame:
+                max_coarse: int = 3, status: dict[int, str] | None = None
+                ) -> gpd.GeoDataFrame:
     """Look again at chosen detections through a centred tile.
 
     ``which``: a mask can bleed past a roof into its predicted box; a centred view sees other
@@ -563,6 +564,9 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
     ``filled_outline``). Larger ones keep their first outline and are not verified. ``centre_on``
     centres a detection's tile on another geometry (the part of it in question).
     ``detections`` carry their ``source`` raster; geometries are in the frame's CRS.
+    ``status``, when given, receives by row position what became of each row looked at:
+    ``looked`` (kept), ``unseen`` (dropped: the centred view does not see it) or
+    ``duplicate`` (dropped: the outline of another detection of its kind).
     """
     geoms = list(detections.geometry)
     classes = list(detections["class"])
@@ -624,6 +628,8 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
                     else overlap_ratio(d.geom, g) >= 0.5)]
                 if not seen:
                     dropped.add(i)
+                    if status is not None:
+                        status[i] = "unseen"
                     continue
                 best = max(seen, key=lambda d: d.score)  # the class it is surest of
                 # a coarse view's outline is coarse: it only fills in what the piece lacks
@@ -646,10 +652,14 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
         i, o = kept[a], kept[b]
         if not _same_kind(classes[i], classes[o]) or i in dropped or o in dropped:
             continue
-        if checks[i]:
-            dropped.add(i)
-        elif checks[o]:
-            dropped.add(o)
+        dup = i if checks[i] else o if checks[o] else None
+        if dup is not None:
+            dropped.add(dup)
+            if status is not None:
+                status[dup] = "duplicate"
+    if status is not None:
+        for viewed in looks:
+            status.setdefault(viewed[0], "looked")
     out = detections.set_geometry(gpd.GeoSeries(geoms, index=detections.index,
                                                 crs=detections.crs))
     out["class"] = classes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import geopandas as gpd
@@ -567,7 +567,7 @@ def diff_registry(
     registry: Registry,
     survey_date: dt.date,
     cfg: DiffConfig | None = None,
-    outcome: dict[int, str] | None = None,
+    outcome: DiffOutcome | None = None,
 ) -> gpd.GeoDataFrame:
     """Turn detections (classes building, shed, billboard, cleared_ground) into violations.
 
@@ -582,7 +582,8 @@ def diff_registry(
     Each violation's ``checks`` is the trail of the checks that decided it: the detection's
     own (a ``checks`` column, when the detections carry one) and those applied here
     (``roof_colour``, ``permit_fit``, ``extension_depth``, ``merge_sites``). ``outcome``, when
-    given, receives each detection's trail by its ``det_id`` (or row position).
+    given, receives each detection's trail by its ``det_id`` (or row position) and, per
+    violation returned, the detections it came from.
     """
     cfg = cfg or DiffConfig()
     crs = registry.parcels.crs
@@ -603,21 +604,23 @@ def diff_registry(
             detections["class"], detections["score"], detections["source"],
             detections.geometry, contrast)):
         trail = trails[k]
-        if cls == "shed" and dE < cfg.min_roof_contrast:
+        if cls == "shed" and cfg.on("roof_colour") and dE < cfg.min_roof_contrast:
             # the same colour as the roof it lies on: a part of that roof
             cls, trail = "building", extend(trail, entry(
-                "roof_colour", "relabel", f"shed→building, ΔE {dE:.1f} to the roof"))
+                "roof_colour", "relabel", "roof_alike", de=f"{dE:.1f}"))
         elif cls == "shed" and cfg.on("permit_fit") and (
                 iou := _permit_overlap(geom, registry, "building")[0]) >= 0.7:
             # the outline of a permitted building (the two structure classes blur around
             # 100 m²): that building (a rooftop shed covers a part of its roof, far below 0.7)
             cls, trail = "building", extend(trail, entry(
-                "permit_fit", "relabel", f"shed→building, IoU {iou:.2f} with its permit"))
+                "permit_fit", "relabel", "permit_outline", **{"from": "shed"}, to="building",
+                iou=f"{iou:.2f}"))
         elif cls == "building" and cfg.on("permit_fit") and (
                 inside := _permit_overlap(geom, registry, "shed")[1]) >= 0.8:
             # the whole or a part of a permitted shed, seen as a building
             cls, trail = "shed", extend(trail, entry(
-                "permit_fit", "relabel", f"building→shed, {inside:.0%} inside a shed permit"))
+                "permit_fit", "relabel", "in_permit", **{"from": "building"}, to="shed",
+                share=f"{inside:.0%}"))
         category = None
         vgeom: BaseGeometry = Polygon()
         if cls == "billboard":
@@ -633,7 +636,7 @@ def diff_registry(
             elif cls in ("building", "shed"):
                 category, vgeom, trail = _construction_excess(geom, cls, registry, cfg, trail)
         if outcome is not None:
-            outcome[ids[k]] = trail
+            outcome.trails[ids[k]] = trail
         if category is None:
             continue
         parcel_id, district, squad = locate(vgeom, registry)
@@ -641,13 +644,31 @@ def diff_registry(
             "category": category, "object_class": cls, "area_m2": round(float(vgeom.area), 2),
             "confidence": round(float(score), 3), "parcel_id": parcel_id,
             "district": district, "squad": squad, "source": source, "checks": trail,
-            "geometry": vgeom,
+            "geometry": vgeom, "_members": [ids[k]],
         })
     if not rows:
         return _empty(crs)
     if cfg.on("merge_sites"):
         rows = _one_site_per_structure(_one_site_per_green_area(rows))
-    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=crs)
+    if outcome is not None:
+        outcome.members = [list(r["_members"]) for r in rows]  # type: ignore[arg-type]
+    frame = pd.DataFrame(rows).drop(columns="_members")
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=crs)
+
+
+@dataclass
+class DiffOutcome:
+    """What the diff decided, for the detections' trails.
+
+    Attributes:
+        trails: each detection's trail after the diff, by ``det_id``.
+        members: per violation returned (in order), the ``det_id`` of the detections it
+            came from (several when ``merge_sites`` made one site of them).
+
+    """
+
+    trails: dict[int, str] = field(default_factory=dict)
+    members: list[list[int]] = field(default_factory=list)
 
 
 def _construction_excess(geom: BaseGeometry, cls: str, registry: Registry, cfg: DiffConfig,
@@ -671,14 +692,12 @@ def _construction_excess(geom: BaseGeometry, cls: str, registry: Registry, cfg: 
         if not registry.permitted_by_kind[cls].is_empty else geom.area
     if excess.area >= min_area:
         if raw_area - excess.area > 0.5:
-            trail = extend(trail, entry("extension_depth", "reshape",
-                                        f"{excess.area:.0f} of {raw_area:.0f} m² beyond "
-                                        "the permit kept"))
+            trail = extend(trail, entry("extension_depth", "reshape", "excess_kept",
+                                        kept=f"{excess.area:.0f}", raw=f"{raw_area:.0f}"))
         return "illegal_construction", excess, trail
-    if raw_area >= cfg.min_violation_m2:
-        trail = extend(trail, entry("extension_depth", "drop",
-                                    f"{excess.area:.0f} m² beyond the permit after outline "
-                                    f"noise, under {min_area:.0f}"))
+    if raw_area >= cfg.min_violation_m2:  # a violation without this check
+        trail = extend(trail, entry("extension_depth", "drop", "excess_small",
+                                    kept=f"{excess.area:.0f}", min=f"{min_area:.0f}"))
     return None, Polygon(), trail
 
 
@@ -734,10 +753,11 @@ def _merge_sites(rows: list[dict[str, object]], category: str,
         geom = shapely.union_all([m["geometry"] for m in members])
         main = max(members, key=lambda m: float(m["area_m2"]))  # type: ignore[arg-type]
         trail = extend(merge_trails(str(m.get("checks") or "") for m in members),
-                       entry("merge_sites", "reshape", f"{len(members)} findings, one site"))
+                       entry("merge_sites", "reshape", "merged", n=len(members)))
         merged.append({**main, "geometry": geom, "area_m2": round(float(geom.area), 2),
                        "confidence": max(float(m["confidence"]) for m in members),  # type: ignore[arg-type]
-                       "checks": trail})
+                       "checks": trail,
+                       "_members": [i for m in members for i in m.get("_members", [])]})  # type: ignore[attr-defined]
     return [r for r in rows if r["category"] != category] + merged
 
 

@@ -53,6 +53,7 @@ from pipeline.detect import (
 )
 from pipeline.diff import (
     DiffConfig,
+    DiffOutcome,
     cleared_ground,
     diff_registry,
     extension_candidates,
@@ -341,40 +342,46 @@ def decide(detections: gpd.GeoDataFrame, rasters: Sequence[str], registry: Regis
     seen = detections.assign(det_id=np.arange(n), doubted=doubt).reset_index(drop=True)
     trail = [""] * n
 
-    def note(rows: gpd.GeoDataFrame, mask: Any, check: str, verdict: str,
-             why: Callable[[Any], str] | None = None) -> None:
+    def note(rows: gpd.GeoDataFrame, mask: Any, check: str, verdict: str, reason: str = "",
+             values: Callable[[Any], dict[str, Any]] | None = None) -> None:
         for r in rows[np.asarray(mask, bool)].itertuples():
-            trail[r.det_id] = extend(trail[r.det_id], entry(check, verdict,
-                                                             why(r) if why else ""))
+            trail[r.det_id] = extend(trail[r.det_id], entry(
+                check, verdict, reason, **(values(r) if values else {})))
 
     detections = seen
-    if detector is not None and n:
+    if detector is not None and n and cfg.on("board_shape"):
         card = detector.card
         low = np.array([needs_board_shape(c, float(sc), card.score_threshold)
                         for c, sc in zip(detections["class"], detections["score"])], bool)
-        if cfg.on("board_shape") and low.any():
-            board = np.array([looks_like_board(g) for g in detections.geometry], bool)
-            note(detections, low & board, "board_shape", "keep", lambda r: f"score {r.score:.2f}")
-            note(detections, low & ~board, "board_shape", "drop",
-                 lambda r: f"score {r.score:.2f}, not a thin slab")
-            detections = detections[~(low & ~board)].reset_index(drop=True)
+        # the bounds are for the model's masks: undo the card's outline pull-in first
+        off = card.outline_offset_m.get("billboard", 0.0)
+        board = np.array([low[k] and looks_like_board(g.buffer(off, join_style="mitre"))
+                          for k, g in enumerate(detections.geometry)], bool)
+        score = lambda r: {"score": f"{r.score:.2f}"}  # noqa: E731
+        note(detections, board, "board_shape", "keep", "board", score)
+        note(detections, low & ~board, "board_shape", "drop", "not_board", score)
+        detections = detections[~(low & ~board)].reset_index(drop=True)
     if detector is not None and len(detections) and cfg.on("second_look"):
-        before = detections
-        after = _second_looks(detections, registry, cfg, detector).set_index("det_id")
-        for i, cls, g, doubted in zip(before.det_id, before["class"], before.geometry,
-                                      before.doubted):
+        status: dict[int, str] = {}
+        after = _second_looks(detections, registry, cfg, detector, status).set_index("det_id")
+        for i, cls, g, doubted in zip(detections.det_id, detections["class"],
+                                      detections.geometry, detections.doubted):
+            values: dict[str, object] = {}
             if i not in after.index:
-                verdict, why = "drop", "the centred view does not see it"
+                verdict, reason = "drop", ("duplicate" if status.get(i) == "duplicate"
+                                           else "unseen")
             elif after.at[i, "class"] != cls:
-                verdict, why = "relabel", f"{cls}→{after.at[i, 'class']}"
+                verdict, reason = "relabel", "classes"
+                values = {"from": cls, "to": after.at[i, "class"]}
             elif not after.geometry[i].equals(g):
-                verdict, why = "reshape", (f"outline {g.area:.0f}→"
-                                           f"{after.geometry[i].area:.0f} m²")
-            elif doubted:
-                verdict, why = "keep", "the centred view sees it"
+                verdict, reason = "reshape", "outline"
+                values = {"before": f"{g.area:.0f}", "after": f"{after.geometry[i].area:.0f}"}
+            elif doubted:  # a lone view: confirmed, or left in doubt (never looked at again)
+                verdict, reason = (("keep", "seen") if status.get(i) == "looked"
+                                   else ("doubt", "not_looked"))
             else:
                 continue
-            trail[i] = extend(trail[i], entry("second_look", verdict, why))
+            trail[i] = extend(trail[i], entry("second_look", verdict, reason, **values))
         detections = after.reset_index()
     # a shed the colour of the roof it lies on is part of that roof, unless it casts a shadow
     contrast = roof_contrast(detections, registry)
@@ -386,27 +393,25 @@ def decide(detections: gpd.GeoDataFrame, rasters: Sequence[str], registry: Regis
     if len(detections) and cfg.on("shadow"):  # no shadow: a flat surface, not a structure
         standing = shadow_evidence(detections, registry, cfg, also=list(on_roof))
         stands = (standing >= cfg.min_shadow_ratio) & (standing <= cfg.max_shadow_ratio)
-        note(detections, alike & stands, "roof_colour", "keep",
-             lambda r: f"the roof's colour (ΔE {contrast[r.Index]:.1f}) but it casts a shadow")
+        note(detections, alike & stands, "roof_colour", "keep", "roof_alike_stands",
+             lambda r: {"de": f"{contrast[r.Index]:.1f}"})
         alike &= ~stands  # it stands on the roof
         flat = ((standing < cfg.min_shadow_ratio) | (standing > cfg.max_shadow_ratio)) & ~alike
         # the ground differs around it: unreadable, and a consistent view is kept
         unreadable = (standing < cfg.shadow_unreadable_ratio) & (
             detections.geometry.area.to_numpy() < cfg.shadow_unreadable_m2)
         flat &= ~(unreadable & ~detections["doubted"].to_numpy(bool))
-        sure = detections["score"].to_numpy(float) >= cfg.shadow_veto_below  # a sure model
-        note(detections, flat & ~sure, "shadow", "drop",
-             lambda r: f"shadow {standing[r.Index]:.2f} of the buildings'")
-        note(detections, stands & ~alike, "shadow", "keep",
-             lambda r: f"shadow {standing[r.Index]:.2f} of the buildings'")
-        flat &= ~sure
+        flat &= detections["score"].to_numpy(float) < cfg.shadow_veto_below  # a sure model
+        ratio = lambda r: {"ratio": f"{standing[r.Index]:.2f}"}  # noqa: E731
+        note(detections, flat, "shadow", "drop", "shadow", ratio)
+        note(detections, stands & ~alike, "shadow", "keep", "shadow", ratio)
         detections = detections[~flat].reset_index(drop=True)
         contrast, alike = contrast[~flat], alike[~flat]
     if len(detections) and cfg.on("vegetation_cover"):  # a lawn or a tree crown, not a roof
         share = vegetation_share(detections, cfg)
         green = share >= cfg.max_vegetation_share
-        note(detections, green, "vegetation_cover", "drop",
-             lambda r: f"{share[r.Index]:.0%} vegetation")
+        note(detections, green, "vegetation_cover", "drop", "vegetation",
+             lambda r: {"share": f"{share[r.Index]:.0%}"})
         detections, contrast, alike = (detections[~green].reset_index(drop=True),
                                        contrast[~green], alike[~green])
     contrast = np.where(alike, contrast, np.nan)  # what roof_colour relabels in the diff
@@ -418,35 +423,56 @@ def decide(detections: gpd.GeoDataFrame, rasters: Sequence[str], registry: Regis
     if len(cleared):
         cleared = cleared.assign(
             det_id=np.arange(n, n + len(cleared)),
-            checks=[entry("vegetation_index", "add", f"excess green {1 - s:.2f}")
-                    for s in cleared["score"]])
+            checks=[entry("vegetation_index", "add", "bare", area=f"{g.area:.0f}")
+                    for g in cleared.geometry])
     both = pd.concat([detections, cleared], ignore_index=True) if len(cleared) else detections
     both = gpd.GeoDataFrame(both, geometry="geometry", crs=registry.crs)
-    outcome: dict[int, str] = {}
+    outcome = DiffOutcome()
     found = diff_registry(both, registry, date, cfg, outcome)
-    if cfg.on("ground_spill") and cfg.min_ground_contrast > 0:
+    trail[:] = [outcome.trails.get(i, t) for i, t in enumerate(trail)]
+    members = outcome.members
+    if cfg.on("ground_spill") and cfg.min_ground_contrast > 0 and len(found):
         ground = extension_ground_contrast(found, detections, registry)
         spill = ground < cfg.min_ground_contrast  # NaN: not tested, kept
-        found["checks"] = [t if np.isnan(g) or s else
-                           extend(t, entry("ground_spill", "keep", f"ΔE {g:.1f} to the ground"))
-                           for t, g, s in zip(found.checks, ground, spill)]
+        for k, (g, s) in enumerate(zip(ground, spill)):
+            if np.isnan(g):
+                continue
+            e = entry("ground_spill", "drop" if s else "keep", "ground", de=f"{g:.1f}")
+            found.loc[k, "checks"] = extend(str(found.checks.iloc[k]), e)
+            for i in members[k]:
+                if i < n:
+                    trail[i] = extend(trail[i], e)
+        members = [m for m, s in zip(members, spill) if not s]
         found = found[~spill].reset_index(drop=True)
-    for i, t in outcome.items():
-        if i < n:
-            trail[i] = t
-    categories = _finding_of(seen, both, found)
-    decided = seen.drop(columns=["det_id", "doubted"]).assign(checks=trail, finding=categories)
+    finding = [""] * n
+    for m, category in zip(members, found.category):
+        for i in m:
+            if i < n:
+                finding[i] = str(category)
+    decided = seen.drop(columns=["det_id", "doubted"]).assign(checks=trail, finding=finding)
     return decided, found
 
 
 def _second_looks(detections: gpd.GeoDataFrame, registry: Registry, cfg: DiffConfig,
-                  detector: Detector) -> gpd.GeoDataFrame:
-    """Extension candidates and doubted views looked at again (``second_look``)."""
+                  detector: Detector, status: dict[int, str]) -> gpd.GeoDataFrame:
+    """Extension candidates and doubted views looked at again (``second_look``).
+
+    ``status`` receives by ``det_id`` what became of each detection looked at (see
+    ``second_look``).
+    """
+    def looked(frame: gpd.GeoDataFrame, by_row: dict[int, str]) -> None:
+        ids = list(frame.det_id)
+        status.update({int(ids[k]): v for k, v in by_row.items()})
+
     doubt = detections["doubted"].to_numpy(bool)
     look = extension_candidates(detections, registry, cfg)
     tiling = TilingConfig.for_detector(detector)
     if any(look) or doubt.any():
-        detections = second_look(detections, look, detector, tiling, verify=list(doubt))
+        by_row: dict[int, str] = {}
+        before = detections
+        detections = second_look(detections, look, detector, tiling, verify=list(doubt),
+                                 status=by_row)
+        looked(before, by_row)
     # a doubted view now has its centred view's outline: where that would extend a
     # permitted structure, a third view centred on the excess must agree with it
     doubted = detections["doubted"].to_numpy(bool)
@@ -455,27 +481,12 @@ def _second_looks(detections: gpd.GeoDataFrame, registry: Registry, cfg: DiffCon
     if again.any():
         at = [extension_excess(g, registry, c, cfg) if a else None
               for a, c, g in zip(again, detections["class"], detections.geometry)]
-        detections = second_look(detections, list(again), detector, tiling, centre_on=at)
+        by_row = {}
+        before = detections
+        detections = second_look(detections, list(again), detector, tiling, centre_on=at,
+                                 status=by_row)
+        looked(before, {k: v for k, v in by_row.items() if v != "looked"})
     return detections
-
-
-def _finding_of(seen: gpd.GeoDataFrame, both: gpd.GeoDataFrame,
-                found: gpd.GeoDataFrame) -> list[str]:
-    """The category each detection became (the finding its checked outline lies in)."""
-    out = [""] * len(seen)
-    if not len(found):
-        return out
-    tree = shapely.STRtree(list(found.geometry))
-    cats = list(found.category)
-    for i, g in zip(both.det_id, both.geometry):
-        if i >= len(seen) or g is None or g.is_empty:
-            continue
-        hits = [j for j in tree.query(g, predicate="intersects")
-                if found.geometry.iloc[j].intersection(g).area >= 0.5 * min(
-                    found.geometry.iloc[j].area, g.area)]
-        if hits:
-            out[int(i)] = cats[int(hits[0])]
-    return out
 
 
 def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: IngestReport,

@@ -9,6 +9,7 @@ encroachment) and appear, persist or are removed over the survey epochs.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
@@ -1314,6 +1315,8 @@ def build_scene(config: WorldConfig) -> VillageScene:
     for p in v.parcels:
         rp = p.geometry.representative_point()
         p.district = next((j.district for j in jur if j.geometry.covers(rp)), jur[0].district)
+    # the scene says which generator drew it (geodata.synthetic.kinds picks its renderer)
+    config = dataclasses.replace(config, renderer="village")
     return VillageScene(config=config, origin=(x0, y0), dates=v.dates, parcels=v.parcels,
                         permits=v.permits, billboard_permits=v.boards, jurisdictions=jur,
                         things=v.things, patches=v.patches, items=v.items,

@@ -501,22 +501,52 @@ def test_a_shadow_of_the_structures_own_colour_is_more_of_its_surface(tmp_path, 
 
 def test_each_finding_names_the_checks_that_decided_it(registry):
     """A trail per finding; a check switched off decides nothing (and the finding changes)."""
-    from pipeline.checks import CHECKS, deciding, describe
+    from pipeline.checks import deciding, describe
 
     outline = box(X + 10.2, Y + 10.1, X + 29.9, Y + 30.2)  # a permitted building, as a shed
     extended = box(X + 10, Y + 10, X + 35, Y + 30.4)       # an extension, with 0.4 m noise
-    outcome: dict[int, str] = {}
+    from pipeline.diff import DiffOutcome
+
+    result = DiffOutcome()
     v = diff_registry(dets(("shed", outline), ("building", extended)), registry, DATE,
-                      outcome=outcome)
+                      outcome=result)
+    outcome = result.trails
+    assert result.members == [[1]]  # the one violation came from the second detection
     # relabelled by its permit's outline; what sticks out of the permit is outline noise
     assert deciding(outcome[0]) == ["permit_fit", "extension_depth"]
-    assert "shed→building" in outcome[0] and "extension_depth:drop" in outcome[0]
+    assert "from=shed to=building" in outcome[0] and "extension_depth:drop" in outcome[0]
     assert len(v) == 1 and deciding(v.checks[0]) == ["extension_depth"]
-    assert set(deciding(outcome[1])) <= set(CHECKS)
     assert "扩建进深" in describe(v.checks[0], "zh") and describe("", "en") == "the model alone"
+    zh = describe(outcome[0], "zh")  # the reasons too, in the output language
+    assert "彩钢棚→建筑" in zh and "IoU" in zh and "shed" not in zh
+    assert describe(float("nan"), "en") == ""  # no trail at all: a site an analyst added
     # permit_fit off: the "shed" has no shed permit, so it is an illegal shed of its own
     off = diff_registry(dets(("shed", outline)), registry, DATE,
                         DiffConfig(off=frozenset({"permit_fit"})))
     assert list(off.category) == ["illegal_construction"] and off.checks[0] == ""
     with pytest.raises(ValueError, match="unknown check"):
         DiffConfig(off=frozenset({"shade"}))
+
+
+def test_a_low_scored_board_must_be_shaped_like_one(registry, make_geotiff):
+    """board_shape: below the card's general threshold only a thin slab is a billboard (the
+    bounds hold for the model's masks, before the card's outline pull-in); dropped ones stay
+    in the detections with the reason, and become no finding."""
+    from models.runtime import Detector
+    from pipeline.survey import decide
+
+    path = make_geotiff(2000, 1000, Affine(0.05, 0, X, 0, -0.05, Y + 50), CRS,
+                        data=np.full((3, 1000, 2000), 120, np.uint8))
+    board = box(X + 60, Y + 20, X + 63.9, Y + 20.9)   # 3.9 m x 0.9 m, pulled in by 6 cm
+    car = box(X + 70, Y + 20, X + 72, Y + 22)         # 2 m x 2 m
+    d = dets(("billboard", board), ("billboard", car))
+    d["source"] = str(path)
+    d["score"] = 0.35
+    seen, v = decide(d, [str(path)], registry, DATE, DiffConfig(), Detector())
+    assert seen.checks[0].startswith("board_shape:keep") and seen.finding[0] == "illegal_billboard"
+    assert seen.checks[1].startswith("board_shape:drop") and seen.finding[1] == ""
+    boards = lambda v: list(v.category).count("illegal_billboard")  # noqa: E731
+    assert boards(v) == 1  # (the grey image is cleared ground in the green parcel too)
+    _, v = decide(d, [str(path)], registry, DATE, DiffConfig(off=frozenset({"board_shape"})),
+                  Detector())
+    assert boards(v) == 2  # switched off: the car is a billboard
