@@ -32,11 +32,13 @@ SIZE_M = 300.0
 CATEGORIES = ("illegal_construction", "green_encroachment", "illegal_billboard")
 
 
-def _survey(spec: Any, detection_paths: list[str] | None,
-            keep: Path) -> tuple[dict[str, Any], list[str]]:
+def _survey(spec: Any, detection_paths: list[str] | None, keep: Path,
+            light: bool = False) -> list[str]:
     """The survey job of ``pipeline.survey.run_survey``, detecting only when not yet done.
 
     New detections are copied to ``keep`` (a survey removes its work folder when done).
+    ``light``: the register and the task files only (no evidence, report or work orders:
+    what the accuracy is scored on, for the ablation runs).
     """
     from models.runtime import Detector
     from pipeline import survey as sv
@@ -55,9 +57,21 @@ def _survey(spec: Any, detection_paths: list[str] | None,
     detections = sv.combine_detections(paths, registry.crs)
     detections, violations = sv.decide(detections, rasters, registry, date, spec.diff,
                                        Detector(spec.model))
-    summary, _ = sv.record_survey(spec, survey_id, date, report, rasters, detections,
-                                  violations, cov, {})
-    return summary, paths
+    if not light:
+        sv.record_survey(spec, survey_id, date, report, rasters, detections, violations, cov,
+                         {})
+        return paths
+    from pipeline.cases import update_register
+    from pipeline.outputs import enrich_tasks, write_resolved, write_task_files
+
+    update = update_register(spec.cases_path, survey_id, date, cov, violations,
+                             n_inputs=len(report.items), cfg=spec.match,
+                             imagery=[str(r) for r in rasters])
+    spec.out.mkdir(parents=True, exist_ok=True)
+    write_task_files(spec.out, enrich_tasks(update.tasks[update.tasks.review != "rejected"],
+                                            {}), spec.lang)
+    write_resolved(spec.out, update.resolved)
+    return paths
 
 
 def child(renderer: str, seed: int, model: Path | None, ablate: bool) -> None:
@@ -87,7 +101,8 @@ def child(renderer: str, seed: int, model: Path | None, ablate: bool) -> None:
                                   cases=root / tag / "cases.gpkg", survey_id=f"e{k}",
                                   survey_date=dt.date.fromisoformat(dates[k - 1]), model=model,
                                   diff=cfg)
-                _, cached[k] = _survey(spec, cached.get(k), root / "detections" / f"e{k}")
+                cached[k] = _survey(spec, cached.get(k), root / "detections" / f"e{k}",
+                                    light=name != "all checks")
                 epochs.append(evaluate_survey(world, k, spec.out))
             out[name] = epochs
     print(json.dumps({"renderer": renderer, "seed": seed, "size_m": SIZE_M, "runs": out}))
@@ -131,19 +146,36 @@ def pooled(worlds: list[dict[str, Any]], run: str) -> dict[str, Any]:
     return out
 
 
+#: Worlds of each generator the checks are ablated on (the first of HELD_OUT; the ablation
+#: reruns the checks and the diff ten times per epoch).
+ABLATE_WORLDS = 3
+
+
+def summarise(worlds: list[dict[str, Any]], ablated: list[dict[str, Any]]) -> dict[str, Any]:
+    """One generator's pooled accuracy (all checks) and its ablation over ``ablated``."""
+    out: dict[str, Any] = {"worlds": worlds, "pooled": {"all checks": pooled(worlds,
+                                                                            "all checks")}}
+    if ablated:
+        out["ablation"] = {"seeds": [w["seed"] for w in ablated],
+                           "pooled": {r: pooled(ablated, r) for r in ablated[0]["runs"]}}
+    return out
+
+
 def run(model: str | None = None, ablate: bool = True) -> dict[str, Any]:
     from benchmarks.common import machine, run_child
 
     card = model or os.environ.get("SKYPATROL_CROSSWORLD_MODEL")
     per: dict[str, Any] = {}
     for renderer, seeds in HELD_OUT.items():
-        worlds = []
-        for seed in seeds:
+        worlds, ablated = [], []
+        for n, seed in enumerate(seeds):
+            abl = ablate and n < ABLATE_WORLDS
             args = [renderer, str(seed)] + (["--model", card] if card else []) + \
-                (["--ablate"] if ablate else [])
+                (["--ablate"] if abl else [])
             worlds.append(run_child("benchmarks.bench_crossworld", *args))
-        runs = list(worlds[0]["runs"]) if worlds else []
-        per[renderer] = {"worlds": worlds, "pooled": {r: pooled(worlds, r) for r in runs}}
+            if abl:
+                ablated.append(worlds[-1])
+        per[renderer] = summarise(worlds, ablated)
     return {"benchmark": "crossworld", "model": card or "shipped", "size_m": SIZE_M,
             "held_out_seeds": {k: list(v) for k, v in HELD_OUT.items()},
             "machine": machine(), "renderers": per}
