@@ -138,3 +138,25 @@ def test_renderer_refuses_other_scenes():
     from geodata.synthetic import build_scene as classic
     with pytest.raises(TypeError):
         VillageRenderer(classic(WorldConfig(size_m=60, seed=1)), 1, random_style(1, 1))
+
+
+def test_synth_writes_a_village_world_by_the_contract(tmp_path):
+    """`skypatrol synth --renderer village`: the contract's layout, drawn by this generator."""
+    import json
+
+    import rasterio
+    from click.testing import CliRunner
+
+    from skypatrol.cli import cli
+
+    out = tmp_path / "w"
+    res = CliRunner().invoke(cli, ["synth", "--out", str(out), "--size-m", "60", "--seed", "4",
+                                   "--renderer", "village", "--no-frames"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "world.json").read_text())["config"]["renderer"] == "village"
+    for k in (1, 2):
+        with rasterio.open(out / f"epoch{k}" / "ortho.tif") as ds:
+            assert ds.width == 1200 and ds.read(1).std() > 5
+        assert (out / f"epoch{k}" / "truth.gpkg").exists()
+    bad = CliRunner().invoke(cli, ["synth", "--out", str(out), "--renderer", "escher"])
+    assert bad.exit_code == 2 and "escher" in bad.output
