@@ -11,8 +11,9 @@ min_sharpness = 2.5
 [ingest]
 max_skip_ratio = 0.3
 
-[checks]      # pipeline.checks.CHECKS: a named check switched off (all run by default)
-ground_spill = false
+[checks]      # pipeline.checks.CHECKS: a named check switched on or off
+shadow = true          # off by default (diff.DEFAULT_OFF), like roof_colour
+board_shape = false
 ```
 
 Every key must be a field of its section's config (under ``[checks]``, a check's name with
@@ -59,8 +60,11 @@ def _section(path: Path, name: str, cls: Any, values: Any) -> Any:
         raise InputError(f"{path}: [{name}]: {exc}") from exc
 
 
-def _checks_off(path: Path, values: Any) -> frozenset[str]:
-    """The checks a ``[checks]`` table switches off (``name = false``)."""
+def _checks_off(path: Path, values: Any, default: frozenset[str]) -> frozenset[str]:
+    """The checks off after a ``[checks]`` table: ``name = false`` off, ``name = true`` on.
+
+    Checks the table does not name keep their ``default``.
+    """
     if not isinstance(values, dict):
         raise InputError(f"{path}: [checks] must be a table of check = true/false")
     for key, value in values.items():
@@ -69,7 +73,8 @@ def _checks_off(path: Path, values: Any) -> frozenset[str]:
                              f"{', '.join(CHECKS)})")
         if not isinstance(value, bool):
             raise InputError(f"{path}: [checks] {key} = {value!r}: expected true or false")
-    return frozenset(k for k, v in values.items() if not v)
+    return (default | {k for k, v in values.items() if not v}) - {
+        k for k, v in values.items() if v}
 
 
 def load_checks(path: Path | str | None, ingest: IngestConfig | None = None
@@ -94,7 +99,7 @@ def load_checks(path: Path | str | None, ingest: IngestConfig | None = None
         raise InputError(f"{p}: unknown section(s) {', '.join(unknown)} (known: "
                          f"{', '.join(SECTIONS)})")
     diff = _section(p, "diff", DiffConfig, data.get("diff", {}))
-    diff = dataclasses.replace(diff, off=_checks_off(p, data.get("checks", {})))
+    diff = dataclasses.replace(diff, off=_checks_off(p, data.get("checks", {}), diff.off))
     quality = _section(p, "quality", QualityConfig, data.get("quality", {}))
     ingest_values = data.get("ingest", {})
     _section(p, "ingest", IngestConfig, ingest_values)

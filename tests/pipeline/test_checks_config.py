@@ -57,9 +57,10 @@ def test_a_whole_number_setting_refuses_a_fraction(tmp_path):
 
 def test_a_check_is_switched_off_by_name(tmp_path):
     p = tmp_path / "checks.toml"
-    p.write_text("[checks]\nshadow = false\nsecond_look = true\n")
+    p.write_text("[checks]\nboard_shape = false\nsecond_look = true\nshadow = true\n")
     diff, _ = load_checks(p)
-    assert diff.off == {"shadow"} and not diff.on("shadow") and diff.on("second_look")
+    assert not diff.on("board_shape") and diff.on("second_look")
+    assert diff.on("shadow") and not diff.on("roof_colour")  # on by name; off by default
 
 
 @pytest.mark.parametrize("text,needle", [

@@ -12,6 +12,8 @@ from pipeline.diff import DiffConfig, cleared_ground, diff_registry, roof_contra
 CRS = "EPSG:4549"
 X, Y = 529000.0, 3493000.0
 DATE = dt.date(2026, 4, 1)
+#: every check on (the tests of checks that are off by default switch them on)
+ALL_ON = DiffConfig(off=frozenset())
 
 
 @pytest.fixture
@@ -147,7 +149,7 @@ def test_cleared_ground_is_found_from_the_imagery(registry, make_geotiff, grass,
     # the same soil in the residential parcel is not a violation
     img[:, 100:200, 100:200] = np.array(soil, np.uint8)[:, None, None]
     path = make_geotiff(w, h, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
-    found = cleared_ground([str(path)], registry, None, DiffConfig())
+    found = cleared_ground([str(path)], registry, None, ALL_ON)
     assert len(found) == 1
     assert found.geometry.iloc[0].area == pytest.approx(80.0, rel=0.1)
     v = diff_registry(found, registry, DATE)
@@ -175,7 +177,7 @@ def test_a_shed_that_is_part_of_the_roof_is_not_a_rooftop_shed(registry, make_ge
     d["source"] = str(path)
     d["roof_contrast"] = roof_contrast(d, registry)
     assert d.roof_contrast[0] < 2 and d.roof_contrast[1] > 20
-    v = diff_registry(d, registry, DATE)
+    v = diff_registry(d, registry, DATE, ALL_ON)  # roof_colour: off by default
     assert len(v) == 1 and v.area_m2[0] == pytest.approx(16.0, rel=0.01)
 
 
@@ -267,12 +269,12 @@ def test_a_structure_in_a_buildings_shadow_is_not_held_to_the_shadow_test(tmp_pa
     d = dets(("shed", box(X + 71, Y + 30, X + 75, Y + 34)),
              ("building", box(X + 56, Y + 21, X + 69, Y + 27)))
     d["source"] = str(path)
-    s = shadow_evidence(d, reg, DiffConfig())
+    s = shadow_evidence(d, reg, ALL_ON)
     assert np.isnan(s[0])                                  # in the shadow: not tested
-    assert s[1] < DiffConfig().shadow_unreadable_ratio     # tested, and no shadow of its own
+    assert s[1] < ALL_ON.shadow_unreadable_ratio     # tested, and no shadow of its own
     # without a building towards the sun, the same shed fails the test
-    alone = shadow_evidence(d, reg, dataclasses.replace(DiffConfig(), shadow_reach_m=0.0))
-    assert alone[0] < DiffConfig().min_shadow_ratio
+    alone = shadow_evidence(d, reg, dataclasses.replace(ALL_ON, shadow_reach_m=0.0))
+    assert alone[0] < ALL_ON.min_shadow_ratio
 
 
 def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_geotiff):
@@ -315,7 +317,7 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
              ("building", box(X + 40, Y + 38, X + 60, Y + 50)),  # the yard, seen as a roof
              ("building", box(X + 20, Y + 10, X + 24, Y + 20)))  # an annex: not tested
     d["source"] = str(path)
-    s = shadow_evidence(d, reg, DiffConfig())
+    s = shadow_evidence(d, reg, ALL_ON)
     assert s[0] > 0.8 and s[1] < 0.2 and np.isnan(s[2])
     assert s[3] < 0.2 and np.isnan(s[4])
 
@@ -325,21 +327,21 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
                   ("building", box(X + 20, Y + 30, X + 32, Y + 42)))
     parked["source"] = str(path)
     parked["score"] = 0.8  # the shadow test vetoes only what the model is unsure of
-    assert shadow_evidence(parked, reg, DiffConfig())[0] < DiffConfig().shadow_unreadable_ratio
-    v = find_violations(parked, [str(path)], reg, DATE, DiffConfig())
+    assert shadow_evidence(parked, reg, ALL_ON)[0] < ALL_ON.shadow_unreadable_ratio
+    v = find_violations(parked, [str(path)], reg, DATE, ALL_ON)
     assert list(v.object_class) == ["shed"]  # unreadable shadow: kept; the flat lot: dropped
     from pipeline.survey import decide
 
-    seen, _ = decide(parked, [str(path)], reg, DATE, DiffConfig())
+    seen, _ = decide(parked, [str(path)], reg, DATE, ALL_ON)
     assert list(seen.finding) == ["illegal_construction", ""]  # every detection, as it came
     assert seen.checks[0] == "" and seen.checks[1].startswith("shadow:drop")
     # switched off, the shadow test decides nothing: the flat lot is a finding
     seen, v = decide(parked, [str(path)], reg, DATE, DiffConfig(off=frozenset({"shadow"})))
     assert len(v) == 2 and "shadow" not in "".join(seen.checks)
     parked["unconfirmed"] = [True, False]  # ... unless its neighbouring tiles did not see it
-    assert len(find_violations(parked, [str(path)], reg, DATE, DiffConfig())) == 0
+    assert len(find_violations(parked, [str(path)], reg, DATE, ALL_ON)) == 0
     parked["score"] = 0.95  # a sure model is not overruled by the shadow test
-    assert len(find_violations(parked, [str(path)], reg, DATE, DiffConfig())) == 2
+    assert len(find_violations(parked, [str(path)], reg, DATE, ALL_ON)) == 2
 
     # a shed the colour of the roof it stands on: a part of the roof, unless it casts a
     # shadow on it
@@ -350,7 +352,7 @@ def test_a_structure_must_cast_a_shadow_like_the_registered_ones(tmp_path, make_
     for source, found in ((path, 0), (standing, 1)):
         shed = dets(("shed", box(X + 35, Y + 13, X + 38, Y + 19)))
         shed["source"] = str(source)
-        v = find_violations(shed, [str(source)], reg, DATE, DiffConfig())
+        v = find_violations(shed, [str(source)], reg, DATE, ALL_ON)
         assert len(v) == found
 
 
@@ -378,17 +380,17 @@ def test_a_shed_on_a_roof_must_cast_a_shadow_on_it(tmp_path, make_geotiff):
              ("shed", box(X + 48, Y + 30, X + 52, Y + 34)))
     d["source"] = str(path)
     d["score"] = 0.7
-    v = find_violations(d, [str(path)], reg, DATE, DiffConfig())
+    v = find_violations(d, [str(path)], reg, DATE, ALL_ON)
     assert len(v) == 1 and v.geometry[0].centroid.x == pytest.approx(X + 50)
     d["score"] = 0.95  # a sure model is not overruled by the shadow test
-    assert len(find_violations(d, [str(path)], reg, DATE, DiffConfig())) == 2
+    assert len(find_violations(d, [str(path)], reg, DATE, ALL_ON)) == 2
 
 
 def test_an_outline_spilling_onto_the_yard_is_not_an_extension(registry, make_geotiff):
     """For a model whose outlines spill (the test is off by default: see DiffConfig)."""
     from pipeline.survey import find_violations
 
-    cfg = DiffConfig(min_ground_contrast=12.0)
+    cfg = DiffConfig(min_ground_contrast=12.0, off=frozenset())
 
     gsd = 0.1
     img = np.full((3, 500, 1000), 120, np.uint8)  # the yard
@@ -422,13 +424,13 @@ def test_an_outline_spilling_onto_the_yard_is_not_an_extension(registry, make_ge
     assert list(v.category) == ["illegal_construction"]
     assert len(find_violations(spilled, [str(pale)], registry, DATE, cfg)) == 0
     # off by default: the spill is reported as the building's excess
-    assert len(find_violations(spilled, [str(pale)], registry, DATE, DiffConfig())) == 1
+    assert len(find_violations(spilled, [str(pale)], registry, DATE, ALL_ON)) == 1
 
 
 def test_a_rooftop_shed_by_the_roof_edge_is_not_taken_for_a_spill(registry, make_geotiff):
     from pipeline.survey import find_violations
 
-    cfg = DiffConfig(min_ground_contrast=12.0)
+    cfg = DiffConfig(min_ground_contrast=12.0, off=frozenset())
 
     gsd = 0.1
     img = np.full((3, 500, 1000), 120, np.uint8)  # the yard
@@ -461,7 +463,7 @@ def test_a_trees_shadow_on_the_lawn_is_not_cleared_ground(registry, make_geotiff
     img[:, 100:200, 600:700] = np.array((75, 78, 70), np.uint8)[:, None, None]
     img[:, 300:380, 800:900] = np.array(soil, np.uint8)[:, None, None]  # and bare soil
     path = make_geotiff(1000, 500, Affine(gsd, 0, X, 0, -gsd, Y + 50), CRS, data=img)
-    found = cleared_ground([str(path)], registry, None, DiffConfig())
+    found = cleared_ground([str(path)], registry, None, ALL_ON)
     assert len(found) == 1
     assert found.geometry.iloc[0].area == pytest.approx(80.0, rel=0.1)
 
@@ -491,12 +493,12 @@ def test_a_shadow_of_the_structures_own_colour_is_more_of_its_surface(tmp_path, 
     d = dets(("building", box(X + 30, Y + 30, X + 40, Y + 42)),
              ("shed", box(X + 65, Y + 30, X + 73, Y + 38)))
     d["source"] = str(path)
-    s = shadow_evidence(d, reg, DiffConfig())
+    s = shadow_evidence(d, reg, ALL_ON)
     assert s[0] == 0.0                       # darker beside it, but the court goes on
     assert s[1] > 0.8                        # a shadow: the ground, darkened
     import dataclasses
-    off = shadow_evidence(d, reg, dataclasses.replace(DiffConfig(), min_shadow_contrast=0.0))
-    assert off[0] > DiffConfig().min_shadow_ratio  # brightness alone took it for a shadow
+    off = shadow_evidence(d, reg, dataclasses.replace(ALL_ON, min_shadow_contrast=0.0))
+    assert off[0] > ALL_ON.min_shadow_ratio  # brightness alone took it for a shadow
 
 
 def test_each_finding_names_the_checks_that_decided_it(registry):
@@ -542,7 +544,7 @@ def test_a_low_scored_board_must_be_shaped_like_one(registry, make_geotiff):
     d = dets(("billboard", board), ("billboard", car))
     d["source"] = str(path)
     d["score"] = 0.35
-    seen, v = decide(d, [str(path)], registry, DATE, DiffConfig(), Detector())
+    seen, v = decide(d, [str(path)], registry, DATE, ALL_ON, Detector())
     assert seen.checks[0].startswith("board_shape:keep") and seen.finding[0] == "illegal_billboard"
     assert seen.checks[1].startswith("board_shape:drop") and seen.finding[1] == ""
     boards = lambda v: list(v.category).count("illegal_billboard")  # noqa: E731
