@@ -54,6 +54,7 @@ def test_findings_queue_and_detail(web):
     d = client.get(f"/api/findings/{queue[0]['task_id']}").json()
     assert d["survey_id"] == "S1" and d["history"][0]["seen"]
     assert d["score"] == pytest.approx(queue[0]["score"]) and 0 < d["threshold"] < 1
+    assert isinstance(d["checks"], str) and d["checks"]  # its trail, worded (or the model's)
     chip = client.get("/" + d["history"][0]["chip"])
     assert chip.status_code == 200 and chip.headers["content-type"] == "image/jpeg"
     parcels = client.get("/api/parcels").json()
