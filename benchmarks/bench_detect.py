@@ -3,6 +3,7 @@ and the same image and weights through SAHI's sliced prediction for time and rec
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import sys
@@ -26,18 +27,41 @@ def generator_version() -> str:
     return h.hexdigest()[:10]
 
 
-def world(size_m: float) -> tuple[Path, object]:
-    """The benchmark orthophoto (rendered once per generator version, cached) and its scene."""
+#: Violations per hectare of the findings-dense world: about 1000 tasks on 1 km², the density
+#: of an urban village (the sparse world draws the generator's default, about 1.2).
+DENSE = 10.0
+
+
+def world(size_m: float, density: float | None = None) -> tuple[Path, object]:
+    """The benchmark orthophoto (rendered once per generator version, cached) and its scene.
+
+    ``density``: violations per hectare (None: the generator's default, a sparse district).
+    """
     from geodata.synthetic import WorldConfig, build_scene, render_ortho
     from geodata.synthetic.render import random_style
 
     cfg = WorldConfig(size_m=size_m, gsd_cm=5.0, seed=7003, epochs=1)
+    if density is not None:
+        cfg = dataclasses.replace(cfg, violation_density=density)
     scene = build_scene(cfg)
-    path = CACHE / f"ortho_{int(size_m)}m_5cm_{generator_version()}.tif"
+    tag = "" if density is None else f"_d{density:g}"
+    path = CACHE / f"ortho_{int(size_m)}m_5cm{tag}_{generator_version()}.tif"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         render_ortho(scene, 1, random_style(7003, 1), path)
     return path, scene
+
+
+def child_world(size_m: float, density: float | None) -> None:
+    """Render the cached world in a process of its own (its memory is not the survey's)."""
+    from geodata.registry import write_registry
+    from geodata.synthetic import registry_frames
+
+    path, scene = world(size_m, density)
+    registry = path.with_name(path.name.replace("ortho_", "registry_")).with_suffix(".gpkg")
+    if not registry.exists():
+        write_registry(registry, **registry_frames(scene))  # type: ignore[arg-type]
+    print(json.dumps({"ortho": str(path), "registry": str(registry)}))
 
 
 def recall(boxes: list[tuple[str, object]], scene: object) -> dict[str, float]:
@@ -101,21 +125,17 @@ def child_skypatrol(size_m: float) -> None:
     }))
 
 
-def child_survey(size_m: float) -> None:
+def child_survey(size_m: float, density: float | None = None) -> None:
     """The whole survey job on the same orthophoto: ingest (hashed, block offsets checked),
     detection, the registry diff, the case register and every output file."""
     import datetime as dt
     import tempfile
 
     from benchmarks.common import peak_rss_mb
-    from geodata.registry import write_registry
-    from geodata.synthetic import registry_frames
     from pipeline.survey import SurveySpec, run_survey
 
-    path, scene = world(size_m)
-    registry = CACHE / f"registry_{int(size_m)}m_{generator_version()}.gpkg"
-    if not registry.exists():
-        write_registry(registry, **registry_frames(scene))  # type: ignore[arg-type]
+    path, _ = world(size_m, density)
+    registry = path.with_name(path.name.replace("ortho_", "registry_")).with_suffix(".gpkg")
     with tempfile.TemporaryDirectory() as tmp:
         spec = SurveySpec((str(path),), registry, Path(tmp) / "out",
                           cases=Path(tmp) / "cases.gpkg", survey_id="bench",
@@ -125,10 +145,12 @@ def child_survey(size_m: float) -> None:
         wall, cpu = time.perf_counter() - t0, cpu_s() - c0
     km2 = (size_m / 1000) ** 2
     print(json.dumps({
-        "method": "skypatrol survey end to end", "area_km2": km2, "wall_s": round(wall, 1),
+        "method": "skypatrol survey end to end", "area_km2": km2,
+        "violations_per_ha": density, "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1), "km2_per_cpu_min": round(km2 / (cpu / 60), 3),
         "peak_rss_mb": round(peak_rss_mb()), "stage_timings_s": summary["stage_timings_s"],
         "tasks": summary["totals"]["total_count"],
+        "tasks_per_km2": round(summary["totals"]["total_count"] / km2),
     }))
 
 
@@ -174,8 +196,12 @@ def run(size_m: float = 1000.0, sahi: bool = True) -> dict[str, object]:
     from benchmarks.common import machine, run_child
 
     out: dict[str, object] = {"benchmark": "detect", "machine": machine()}
+    run_child("benchmarks.bench_detect", "world", str(size_m))
+    run_child("benchmarks.bench_detect", "world", str(size_m), str(DENSE))
     out["skypatrol"] = run_child("benchmarks.bench_detect", "skypatrol", str(size_m))
     out["survey"] = run_child("benchmarks.bench_detect", "survey", str(size_m))
+    out["survey_dense"] = run_child("benchmarks.bench_detect", "survey", str(size_m),
+                                    str(DENSE))
     if sahi:
         try:
             out["sahi"] = run_child("benchmarks.bench_detect", "sahi", str(size_m))
@@ -185,5 +211,11 @@ def run(size_m: float = 1000.0, sahi: bool = True) -> dict[str, object]:
 
 
 if __name__ == "__main__" and "--child" in sys.argv:
-    mode, size = sys.argv[-2], float(sys.argv[-1])
-    {"skypatrol": child_skypatrol, "survey": child_survey, "sahi": child_sahi}[mode](size)
+    # --child MODE SIZE_M [VIOLATIONS_PER_HA] (world and survey take a density)
+    args = sys.argv[sys.argv.index("--child") + 1:]
+    mode, size = args[0], float(args[1])
+    dense = float(args[2]) if len(args) > 2 else None
+    if mode in ("world", "survey"):
+        {"world": child_world, "survey": child_survey}[mode](size, dense)
+    else:
+        {"skypatrol": child_skypatrol, "sahi": child_sahi}[mode](size)

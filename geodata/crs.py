@@ -20,6 +20,26 @@ WGS84 = CRS.from_epsg(4326)
 DEMO_CRS = CRS.from_epsg(4549)
 
 
+def same_crs(a: Any, b: Any) -> bool:
+    """Whether two CRSs (pyproj, rasterio, EPSG string, WKT) are the same one.
+
+    Comparing pyproj CRSs costs about a millisecond; per-finding loops ask the same question
+    thousands of times, so the answer is kept per pair.
+    """
+    if a is None or b is None:
+        return a is b
+    return _same_crs(_crs_key(a), _crs_key(b))
+
+
+def _crs_key(c: Any) -> str:
+    return c if isinstance(c, str) else str(c.to_wkt())
+
+
+@lru_cache(maxsize=64)
+def _same_crs(a: str, b: str) -> bool:
+    return a == b or bool(CRS.from_user_input(a) == CRS.from_user_input(b))
+
+
 def require_projected(crs: Any, where: str) -> CRS:
     """Return ``crs`` as a pyproj CRS, refusing a missing or non-metric one.
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -244,44 +245,67 @@ def derive_cases(obs: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, crs: CRS,
     if len(obs) == 0 and not added:
         return gpd.GeoDataFrame(pd.DataFrame({c: [] for c in CASE_COLUMNS}),
                                 geometry=gpd.GeoSeries([], crs=crs), crs=crs)
-    sv = surveys.sort_values(["survey_date", "survey_id"])
     rows = []
-    for task_id, grp in obs.sort_values(["survey_date", "survey_id"]).groupby("task_id",
-                                                                               sort=True):
-        last = grp.iloc[-1]
-        geom = last.geometry
-        status, resolved_on, resolved_by = "open", None, None
-        rejected = (state.get(str(task_id)) or {}).get("review") == "rejected"
-        # a rejected finding is no case to resolve: it stays, rejected, for later findings of
-        # the same site to match (and stay rejected)
-        later = sv[sv.survey_date > last.survey_date] if not rejected else sv.iloc[0:0]
-        for s in later.itertuples():
-            cov = s.geometry
-            if cov is not None and not cov.is_empty and (
-                geom.intersection(cov).area >= cfg.coverage_share * geom.area
-            ):
-                status, resolved_on, resolved_by = "resolved", s.survey_date, s.survey_id
-                break
+    o = obs.sort_values(["survey_date", "survey_id"], kind="stable")
+    g = o.groupby("task_id", sort=True)
+    last, first = g.tail(1).set_index("task_id"), g.head(1).set_index("task_id")
+    ids = sorted(last.index)
+    last, first = last.loc[ids], first.loc[ids]
+    seen_in = g.survey_id.agg(",".join)
+    resolved = _resolutions(last, surveys, cfg, [
+        (state.get(str(tid)) or {}).get("review") == "rejected" for tid in ids])
+    for (task_id, r), (on, by), first_area, first_seen, max_area, n, seen in zip(
+            last.iterrows(), resolved, first.area_m2, g.survey_date.min(), g.area_m2.max(),
+            g.size(), seen_in):
         rows.append({
-            "task_id": task_id, "category": last.category, "object_class": last.object_class,
-            "status": status, "first_seen": grp.survey_date.min(),
-            "last_seen": last.survey_date, "surveys": ",".join(grp.survey_id),
-            "n_surveys": len(grp), "area_m2": float(last.area_m2),
-            "first_area_m2": float(grp.iloc[0].area_m2), "max_area_m2": float(grp.area_m2.max()),
-            "resolved_on": resolved_on, "resolved_by": resolved_by,
-            "parcel_id": last.parcel_id, "district": last.district, "squad": last.squad,
+            "task_id": task_id, "category": r.category, "object_class": r.object_class,
+            "status": "resolved" if on else "open", "first_seen": first_seen,
+            "last_seen": r.survey_date, "surveys": seen,
+            "n_surveys": int(n), "area_m2": float(r.area_m2),
+            "first_area_m2": float(first_area), "max_area_m2": float(max_area),
+            "resolved_on": on, "resolved_by": by,
+            "parcel_id": r.parcel_id, "district": r.district, "squad": r.squad,
             "squad_result": getattr(latest.get(task_id), "result", None),
             "squad_result_date": getattr(latest.get(task_id), "result_date", None),
             "squad_note": getattr(latest.get(task_id), "note", None),
-            "geometry": geom,
+            "geometry": r.geometry,
         })
-        reviews.apply_to_case(rows[-1], state.get(str(task_id)), str(last.survey_id))
+        reviews.apply_to_case(rows[-1], state.get(str(task_id)), str(r.survey_id))
     for row in added:
         r = latest.get(row["task_id"])
         rows.append({**row, "squad_result": getattr(r, "result", None),
                      "squad_result_date": getattr(r, "result_date", None),
                      "squad_note": getattr(r, "note", None)})
     return gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=crs)
+
+
+def _resolutions(last: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, cfg: MatchConfig,
+                 rejected: Sequence[bool]) -> list[tuple[str | None, str | None]]:
+    """``(resolved_on, resolved_by)`` of each case (its latest observation's row in ``last``).
+
+    A case is resolved by the first survey after its last sighting that imaged at least
+    ``coverage_share`` of it (and did not find it); a rejected finding is never resolved.
+    One vectorised pass per survey over the cases still open.
+    """
+    geoms = last.geometry.to_numpy()
+    areas = shapely.area(geoms)
+    dates = last.survey_date.astype(str).to_numpy()
+    open_ = ~np.asarray(rejected, bool)
+    out: list[tuple[str | None, str | None]] = [(None, None)] * len(last)
+    for s in surveys.sort_values(["survey_date", "survey_id"]).itertuples():
+        cov = s.geometry
+        at = np.flatnonzero(open_ & (dates < str(s.survey_date)))
+        if cov is None or cov.is_empty or not len(at):
+            continue
+        shapely.prepare(cov)
+        imaged = shapely.covers(cov, geoms[at])  # wholly imaged: no intersection needed
+        part = at[~imaged]
+        share = shapely.area(shapely.intersection(geoms[part], cov))
+        gone = np.concatenate([at[imaged], part[share >= cfg.coverage_share * areas[part]]])
+        for i in gone:
+            out[int(i)] = (s.survey_date, s.survey_id)
+        open_[gone] = False
+    return out
 
 
 def _gone_between(geom: BaseGeometry, start: str, end: str, surveys: gpd.GeoDataFrame,
@@ -337,15 +361,17 @@ def assign_priority(tasks: gpd.GeoDataFrame, open_cases: gpd.GeoDataFrame,
     """
     out = tasks.copy()
     scores, reasons = [], []
-    others = open_cases.geometry if len(open_cases) else gpd.GeoSeries([], crs=tasks.crs)
-    for row in out.itertuples():
+    # open cases within proximity_m of each task (itself among them): one index query
+    within = np.zeros(len(out), int)
+    if len(open_cases) and len(out):
+        at, _ = open_cases.sindex.query(out.geometry.to_numpy(), predicate="dwithin",
+                                        distance=cfg.proximity_m)
+        within = np.bincount(at, minlength=len(out))
+    for row, n_within in zip(out.itertuples(), within):
         w = CATEGORY_WEIGHT.get(row.category, 1.0)
         size = math.log10(max(1.0, row.area_m2))
         new = 1.0 if row.status == "new" else 0.0
-        near = 0
-        if len(others):
-            near = int((others.distance(row.geometry) <= cfg.proximity_m).sum()) - 1
-            near = max(0, near)
+        near = max(0, int(n_within) - 1)
         score = w + size + new + 0.5 * min(near, 4)
         scores.append(score)
         reasons.append(f"{row.category}; {row.area_m2:.0f} m²; {row.status}; "

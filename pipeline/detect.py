@@ -27,6 +27,7 @@ from rasterio.windows import Window
 from shapely.geometry import Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 
+from geodata.crs import same_crs
 from geodata.errors import InvalidImageryError
 from geodata.raster import GDAL_CACHE_BYTES, rgb_sources
 from models.runtime import Detector, RawDetection, chw_to_hwc
@@ -588,8 +589,7 @@ def second_look(detections: gpd.GeoDataFrame, which: Sequence[bool], detector: D
                     or (ds := open_rgb(src)) is None:
                 continue
             g = geom
-            if detections.crs is not None and CRS.from_user_input(ds.crs) != \
-                    CRS.from_user_input(detections.crs):
+            if detections.crs is not None and not same_crs(ds.crs, detections.crs):
                 g = gpd.GeoSeries([geom], crs=detections.crs).to_crs(ds.crs)[0]
             c = g.centroid
             if centre_on is not None and (at := centre_on[i]) is not None and not at.is_empty:

@@ -18,10 +18,11 @@ from affine import Affine
 from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.features import geometry_mask, shapes
-from rasterio.windows import from_bounds
+from rasterio.windows import Window, from_bounds
 from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
+from geodata.crs import same_crs
 from geodata.raster import rgb_sources
 from geodata.registry import Registry
 from pipeline.checks import entry, extend, merge_trails, validate_off
@@ -252,15 +253,18 @@ def vegetation_share(detections: gpd.GeoDataFrame, cfg: DiffConfig) -> np.ndarra
             if cls not in ("building", "shed") or not src or geom.is_empty \
                     or (ds := open_rgb(src)) is None:
                 continue
-            g = geom if detections.crs is None or CRS.from_user_input(ds.crs) == \
-                CRS.from_user_input(detections.crs) else \
+            g = geom if detections.crs is None or same_crs(ds.crs, detections.crs) else \
                 gpd.GeoSeries([geom], crs=detections.crs).to_crs(ds.crs)[0]
-            win = from_bounds(*g.bounds, ds.transform).round_offsets().round_lengths()
+            try:  # the part of the raster under the structure (a boundless read costs a VRT)
+                win = from_bounds(*g.bounds, ds.transform).round_offsets().round_lengths() \
+                    .intersection(Window(0, 0, ds.width, ds.height))
+            except rasterio.errors.WindowError:
+                continue
             f = max(1.0, cfg.vegetation_gsd_m / abs(ds.transform.a))
             shape_ = (max(2, int(win.height / f)), max(2, int(win.width / f)))
             try:
                 rgb = ds.read((1, 2, 3), window=win, out_shape=(3, *shape_),
-                              resampling=Resampling.average, boundless=True).astype(np.float32)
+                              resampling=Resampling.average).astype(np.float32)
             except rasterio.errors.RasterioError:
                 continue
             t = ds.window_transform(win) * rasterio.Affine.scale(win.width / shape_[1],
@@ -400,7 +404,7 @@ def _shaded_by(geom: BaseGeometry, casters: gpd.GeoSeries, sun: tuple[float, flo
 def _in_crs(geoms: gpd.GeoSeries, registry: Registry,
             ds: rasterio.io.DatasetReader) -> gpd.GeoSeries:
     """Registry-CRS geometries in the raster's CRS."""
-    if CRS.from_user_input(ds.crs) == registry.crs:
+    if same_crs(ds.crs, registry.crs):
         return geoms
     return gpd.GeoSeries(geoms, crs=registry.crs).to_crs(ds.crs)
 
@@ -553,17 +557,20 @@ def _permit_overlap(geom: BaseGeometry, registry: Registry, kind: str) -> tuple[
 def locate(geom: BaseGeometry, registry: Registry) -> tuple[str | None, str, str]:
     """The parcel (most overlapped), district and squad (jurisdiction) of a site."""
     parcels = registry.parcels
-    idx = parcels.sindex.query(geom, predicate="intersects")
+    idx = np.sort(parcels.sindex.query(geom, predicate="intersects"))
     parcel_id = None
     district = ""
     if len(idx):
-        overlaps = parcels.geometry.iloc[idx].intersection(geom).area
-        best = overlaps.idxmax()
-        parcel_id = str(parcels.at[best, "parcel_id"])
-        district = str(parcels.at[best, "district"])
+        overlaps = shapely.area(shapely.intersection(
+            np.asarray(parcels.geometry.array[idx]), geom))
+        best = int(idx[int(np.argmax(overlaps))])
+        parcel_id = str(parcels["parcel_id"].iat[best])
+        district = str(parcels["district"].iat[best])
     jur = registry.jurisdictions
     pt = geom.representative_point()
-    hit = jur[jur.geometry.covers(pt)]
+    covering: np.ndarray = np.sort(jur.sindex.query(pt, predicate="covered_by")) \
+        if len(jur) else np.zeros(0, int)
+    hit = jur.iloc[[int(covering[0])]] if len(covering) else jur.iloc[0:0]
     if len(hit) == 0:
         hit = jur.iloc[[int(jur.distance(pt).argmin())]] if len(jur) else hit
     squad = str(hit.iloc[0]["squad"]) if len(hit) else ""

@@ -25,6 +25,7 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from geodata.crs import WGS84, round_coords, wgs84_to_gcj02
+from geodata.raster import rgb_sources
 from pipeline.checks import describe
 from pipeline.i18n import t
 from pipeline.results_sheet import FORM_RESULTS
@@ -395,21 +396,29 @@ def write_evidence(out: Path, tasks: gpd.GeoDataFrame, rasters: Sequence[str]
                    ) -> dict[str, tuple[Chip, str]]:
     """``evidence/<task_id>.jpg``: one chip per task, from the raster that holds it.
 
-    The task's own source is tried first. Returns each task's chip and its raster.
+    The task's own source is tried first. Returns each task's chip and its raster. The
+    rasters stay open and the tasks are cut in ground order (100 m bands), so neighbouring
+    chips share decoded blocks.
     """
     found: dict[str, tuple[Chip, str]] = {}
-    for row in tasks.itertuples():
-        ordered = [row.source, *[r for r in rasters if r != row.source]]
-        for raster in ordered:
-            if not str(raster).lower().endswith((".tif", ".tiff", ".vrt")):
-                continue
-            c = chip(str(raster), row.geometry, tasks.crs)
-            if c is not None:
-                path = out / "evidence" / f"{row.task_id}.jpg"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(c.jpeg)
-                found[str(row.task_id)] = (c, str(raster))
-                break
+    if len(tasks) == 0:
+        return found
+    (out / "evidence").mkdir(parents=True, exist_ok=True)
+    pts = tasks.geometry.representative_point()
+    order = np.lexsort((pts.x.to_numpy(), np.floor(pts.y.to_numpy() / 100.0)))
+    geotiffs = [r for r in rasters if str(r).lower().endswith((".tif", ".tiff", ".vrt"))]
+    with rgb_sources() as open_rgb:
+        for k in order:
+            row = tasks.iloc[int(k)]
+            for raster in [row.source, *[r for r in geotiffs if r != row.source]]:
+                if not str(raster).lower().endswith((".tif", ".tiff", ".vrt")) \
+                        or (ds := open_rgb(str(raster))) is None:
+                    continue
+                c = chip(ds, row.geometry, tasks.crs)
+                if c is not None:
+                    (out / "evidence" / f"{row.task_id}.jpg").write_bytes(c.jpeg)
+                    found[str(row.task_id)] = (c, str(raster))
+                    break
     return found
 
 

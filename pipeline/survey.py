@@ -384,7 +384,8 @@ def decide(detections: gpd.GeoDataFrame, rasters: Sequence[str], registry: Regis
             trail[i] = extend(trail[i], entry("second_look", verdict, reason, **values))
         detections = after.reset_index()
     # a shed the colour of the roof it lies on is part of that roof, unless it casts a shadow
-    contrast = roof_contrast(detections, registry)
+    contrast = roof_contrast(detections, registry) if cfg.on("roof_colour") or cfg.on("shadow") \
+        else np.full(len(detections), np.nan)  # read only for the checks that use it
     sheds = (detections["class"] == "shed").to_numpy()
     on_roof = ~np.isnan(contrast) & sheds
     alike = (contrast < cfg.min_roof_contrast) & sheds if cfg.on("roof_colour") \

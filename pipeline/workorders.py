@@ -13,7 +13,7 @@ import datetime as dt
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,12 @@ import rasterio
 import segno
 from pyproj import CRS
 from rasterio.enums import Resampling
-from rasterio.windows import from_bounds
+from rasterio.io import DatasetReader
+from rasterio.windows import Window, from_bounds
 from shapely.geometry.base import BaseGeometry
 
-from geodata.crs import gcj02_to_bd09
+from geodata.crs import gcj02_to_bd09, same_crs
+from geodata.raster import rgb_sources
 from pipeline.checks import describe
 from pipeline.i18n import t
 from pipeline.render import data_uri, render
@@ -61,37 +63,44 @@ class Chip:
         return {"m": length, "pct": round(100.0 * length / width_m, 2)}
 
 
-def chip(raster: str, geom: BaseGeometry, crs: CRS | str, margin_m: float = 8.0,
-         max_px: int = 640, line_px: int = 2) -> Chip | None:
-    """Crop ``raster`` around ``geom`` (outlined in red); None when the site is not imaged."""
+def chip(raster: str | DatasetReader, geom: BaseGeometry, crs: CRS | str,
+         margin_m: float = 8.0, max_px: int = 640, line_px: int = 2) -> Chip | None:
+    """Crop ``raster`` around ``geom`` (outlined in red); None when the site is not imaged.
+
+    ``raster``: a path, or a dataset kept open by the caller (``geodata.raster.rgb_sources``):
+    many chips from one open raster decode each of its blocks once, not once per chip.
+    """
+    if isinstance(raster, DatasetReader):
+        return _chip(raster, geom, crs, margin_m, max_px, line_px)
     try:
         ds = rasterio.open(raster)
     except rasterio.errors.RasterioIOError:
         return None
     with ds:
-        if ds.crs is None:
-            return None
-        g = gpd.GeoSeries([geom], crs=crs)
-        if CRS.from_user_input(ds.crs) != CRS.from_user_input(crs):
-            g = g.to_crs(ds.crs)
-        site = g.iloc[0]
-        x0, y0, x1, y1 = site.buffer(margin_m).bounds
-        L, B, R, T = ds.bounds
-        if not (L <= site.centroid.x <= R and B <= site.centroid.y <= T):
-            return None
-        x0, y0, x1, y1 = max(x0, L), max(y0, B), min(x1, R), min(y1, T)
-        win = from_bounds(x0, y0, x1, y1, ds.transform).round_offsets().round_lengths()
-        if win.width < 2 or win.height < 2:
-            return None
-        k = min(1.0, max_px / max(win.width, win.height))
-        shape_ = (max(2, int(win.height * k)), max(2, int(win.width * k)))
-        data = ds.read((1, 2, 3), window=win, out_shape=(3, *shape_),
-                       resampling=Resampling.average)
-        transform = ds.window_transform(win) * rasterio.Affine.scale(
-            win.width / shape_[1], win.height / shape_[0])
-    if not data.any():  # the site lies in the raster's no-data margin
+        return _chip(ds, geom, crs, margin_m, max_px, line_px)
+
+
+def _chip(ds: DatasetReader, geom: BaseGeometry, crs: CRS | str, margin_m: float, max_px: int,
+          line_px: int) -> Chip | None:
+    if ds.crs is None:
         return None
-    bgr = cv2.cvtColor(np.ascontiguousarray(np.moveaxis(data, 0, 2)), cv2.COLOR_RGB2BGR)
+    site = geom
+    if not same_crs(ds.crs, crs):
+        site = gpd.GeoSeries([geom], crs=crs).to_crs(ds.crs).iloc[0]
+    x0, y0, x1, y1 = site.bounds
+    x0, y0, x1, y1 = x0 - margin_m, y0 - margin_m, x1 + margin_m, y1 + margin_m
+    L, B, R, T = ds.bounds
+    c = site.centroid
+    if not (L <= c.x <= R and B <= c.y <= T):
+        return None
+    x0, y0, x1, y1 = max(x0, L), max(y0, B), min(x1, R), min(y1, T)
+    win = from_bounds(x0, y0, x1, y1, ds.transform).round_offsets().round_lengths()
+    if win.width < 2 or win.height < 2:
+        return None
+    bgr, transform = _read_bgr(ds, win, max_px)
+    if not bgr.any():  # the site lies in the raster's no-data margin
+        return None
+    shape_ = bgr.shape[:2]
     inv = ~transform
     polys = [site] if site.geom_type == "Polygon" else list(getattr(site, "geoms", []))
     for poly in polys:
@@ -106,11 +115,52 @@ def chip(raster: str, geom: BaseGeometry, crs: CRS | str, margin_m: float = 8.0,
     return Chip(buf.tobytes(), shape_[1], shape_[0], abs(transform.a))
 
 
+def _read_bgr(ds: DatasetReader, win: Window, max_px: int
+              ) -> tuple[np.ndarray, rasterio.Affine]:
+    """``win`` of ``ds`` as BGR, at most ``max_px`` on its longer side, and its transform.
+
+    Read from the coarsest overview no coarser than needed, on that overview's own pixel grid
+    (a plain copy of decoded blocks), then resampled to size by OpenCV: GDAL averaging
+    straight to an arbitrary size costs several milliseconds a chip, and a dense survey cuts
+    two chips per site.
+    """
+    need = max(win.width, win.height) / max_px
+    f = max([1, *(o for o in ds.overviews(1) if o <= need)])
+    if f > 1:  # the window on the overview's grid (at most f - 1 pixels wider)
+        c0, r0 = (int(win.col_off) // f) * f, (int(win.row_off) // f) * f
+        c1 = min(ds.width, -(-int(win.col_off + win.width) // f) * f)
+        r1 = min(ds.height, -(-int(win.row_off + win.height) // f) * f)
+        win = Window(c0, r0, c1 - c0, r1 - r0)
+    read = (max(2, round(win.height / f)), max(2, round(win.width / f)))
+    r, g, b = ds.read((1, 2, 3), window=win, out_shape=(3, *read),
+                      resampling=Resampling.average)
+    bgr = cv2.merge([b, g, r])
+    k = min(1.0, max_px / max(win.width, win.height))
+    shape_ = (max(2, int(win.height * k)), max(2, int(win.width * k)))
+    if shape_ != read:  # bilinear where less than halving is left (an overview was read)
+        halving = max(read) > 2 * max(shape_)
+        bgr = cv2.resize(bgr, (shape_[1], shape_[0]),
+                         interpolation=cv2.INTER_AREA if halving else cv2.INTER_LINEAR)
+    transform = ds.window_transform(win) * rasterio.Affine.scale(
+        win.width / shape_[1], win.height / shape_[0])
+    return bgr, transform
+
+
+#: The QR mask pattern every code uses. Any of the eight is valid (ISO/IEC 18004); choosing
+#: the best one per code scores all eight and was most of a dense survey's work-order time.
+QR_MASK = 4
+
+
+def qr_code(text: str) -> segno.QRCode:
+    """The QR code of ``text`` a work order prints (error correction M, ``QR_MASK``)."""
+    return segno.make(text, error="m", mask=QR_MASK)
+
+
 def qr_svg(text: str) -> str:
     """A QR code of ``text`` as an SVG document (segno), sized by its container."""
     out = io.BytesIO()
-    segno.make(text, error="m").save(out, kind="svg", scale=4, border=2, xmldecl=False,
-                                     svgns=True, omitsize=True)
+    qr_code(text).save(out, kind="svg", scale=4, border=2, xmldecl=False, svgns=True,
+                       omitsize=True)
     return out.getvalue().decode()
 
 
@@ -145,16 +195,23 @@ def road_parcels(registry_path: Path | str) -> gpd.GeoDataFrame:
     return parcels[parcels.land_use == "road"].reset_index(drop=True)
 
 
-def nearest_road(geom: BaseGeometry, roads: gpd.GeoDataFrame) -> tuple[str, float] | None:
-    """The nearest road parcel's name (or id) and its distance in metres."""
-    if len(roads) == 0:
-        return None
-    d = roads.geometry.distance(geom)
-    i = int(np.argmin(d.to_numpy()))
-    row = roads.iloc[i]
-    name = row.get("name") if "name" in roads.columns else None
-    label = str(name) if isinstance(name, str) and name else str(row["parcel_id"])
-    return label, float(d.iloc[i])
+def nearest_roads(geoms: gpd.GeoSeries, roads: gpd.GeoDataFrame
+                  ) -> list[tuple[str, float] | None]:
+    """Each site's nearest road parcel: its name (or id) and its distance in metres.
+
+    One query of the roads' spatial index for every site.
+    """
+    if len(roads) == 0 or len(geoms) == 0:
+        return [None] * len(geoms)
+    (at, road), dist = roads.sindex.nearest(geoms.to_numpy(), return_all=False,
+                                            return_distance=True)
+    names = roads["name"] if "name" in roads.columns else [None] * len(roads)
+    label = [str(n) if isinstance(n, str) and n else str(pid)
+             for n, pid in zip(names, roads["parcel_id"])]
+    out: list[tuple[str, float] | None] = [None] * len(geoms)
+    for i, j, d in zip(at, road, dist):
+        out[int(i)] = (label[int(j)], float(d))
+    return out
 
 
 def earlier_imagery(surveys: pd.DataFrame, survey_id: str, date: dt.date
@@ -168,11 +225,12 @@ def earlier_imagery(surveys: pd.DataFrame, survey_id: str, date: dt.date
             for r in s.itertuples() if isinstance(r.imagery, str)]
 
 
-def _before_chip(geom: BaseGeometry, crs: Any, earlier: Sequence[tuple[str, list[str]]]
-                 ) -> tuple[Chip, str] | None:
+def _before_chip(geom: BaseGeometry, crs: Any, earlier: Sequence[tuple[str, list[str]]],
+                 open_rgb: Callable[[str], DatasetReader | None]) -> tuple[Chip, str] | None:
     for date, paths in earlier:
         for p in paths:
-            if Path(p).exists() and (c := chip(p, geom, crs)) is not None:
+            if Path(p).exists() and (ds := open_rgb(p)) is not None \
+                    and (c := chip(ds, geom, crs)) is not None:
                 return c, date
     return None
 
@@ -196,13 +254,22 @@ def site_cards(tasks: gpd.GeoDataFrame, evidence: dict[str, tuple[Chip, str]],
     ``evidence``: each task's evidence chip and the raster it was cut from (the "after"
     chip; the surroundings are cut from the same raster).
     """
+    with rgb_sources() as open_rgb:
+        return _site_cards(tasks, evidence, survey_date, roads, earlier, lang, open_rgb)
+
+
+def _site_cards(tasks: gpd.GeoDataFrame, evidence: dict[str, tuple[Chip, str]],
+                survey_date: str, roads: gpd.GeoDataFrame,
+                earlier: Sequence[tuple[str, list[str]]], lang: str,
+                open_rgb: Callable[[str], DatasetReader | None]) -> list[dict[str, Any]]:
     cards = []
-    for stop, r in enumerate(tasks.itertuples(), start=1):
+    near = nearest_roads(tasks.geometry, roads)
+    for stop, (r, road) in enumerate(zip(tasks.itertuples(), near), start=1):
         after, raster = evidence.get(str(r.task_id), (None, None))
-        snippet = chip(raster, r.geometry, tasks.crs, margin_m=45.0, max_px=480, line_px=3) \
-            if raster else None
-        before = _before_chip(r.geometry, tasks.crs, earlier)
-        road = nearest_road(r.geometry, roads)
+        ds = open_rgb(raster) if raster else None
+        snippet = chip(ds, r.geometry, tasks.crs, margin_m=45.0, max_px=480, line_px=3) \
+            if ds is not None else None
+        before = _before_chip(r.geometry, tasks.crs, earlier, open_rgb)
         name = f"{r.task_id} {t(str(r.category), lang)}"
         nav = amap_navigation(r.lon_gcj02, r.lat_gcj02, name)
         cards.append({
