@@ -152,31 +152,36 @@ def without_slivers(g: BaseGeometry, tol: float) -> BaseGeometry:
     return g.buffer(-tol, join_style="mitre").buffer(tol, join_style="mitre")
 
 
+def _near_structures(built: gpd.GeoSeries, area: BaseGeometry) -> BaseGeometry | None:
+    """The structures (already counted) within 1 m of ``area``, with a 0.5 m margin."""
+    near = built.iloc[built.sindex.query(area.buffer(1.0), predicate="intersects")]
+    return shapely.union_all(near.buffer(0.5).to_numpy()) if len(near) else None
+
+
 def cleared_ground(
-    rasters: list[str], registry: Registry, structures: BaseGeometry, cfg: DiffConfig
+    rasters: list[str], registry: Registry, structures: Sequence[BaseGeometry] | None,
+    cfg: DiffConfig
 ) -> gpd.GeoDataFrame:
     """Unvegetated ground in green parcels, found from the imagery (excess-green index).
 
-    Structures already detected are left out (one site, one category), and so are dark
-    pixels (shadows). Returns polygons with ``object_class = cleared_ground``.
+    Structures already detected (``structures``, in the registry's CRS) are left out (one
+    site, one category), and so are dark pixels (shadows). Returns polygons with
+    ``object_class = cleared_ground``.
     """
     green_reg = registry.parcels[registry.parcels.land_use == "green"]
     found: list[BaseGeometry] = []
     srcs: list[str] = []
     scores: list[float] = []
+    built = gpd.GeoSeries(list(structures or ()), crs=registry.crs)
+    built = built[~built.is_empty]
     for path in rasters:
         with rasterio.open(path) as ds:
             if ds.crs is None:
                 continue
             ds_crs = CRS.from_user_input(ds.crs)
             green = green_reg.to_crs(ds_crs) if ds_crs != registry.crs else green_reg
-            if structures is not None and not structures.is_empty and ds_crs != registry.crs:
-                structures_ds = gpd.GeoSeries([structures], crs=registry.crs).to_crs(ds_crs)[0]
-            else:
-                structures_ds = structures
-            keep_out = None  # structures (already counted) with a margin, buffered once
-            if structures_ds is not None and not structures_ds.is_empty:
-                keep_out = structures_ds.buffer(0.5)
+            built_ds = built.to_crs(ds_crs) if ds_crs != registry.crs else built
+
             n_before = len(found)
             bounds = shapely.box(*ds.bounds)
             # (parcel area, exg, usable pixels, transform, brightness), thresholded together
@@ -213,8 +218,8 @@ def cleared_ground(
             for area, exg, usable, t, _ in views:
                 shape_ = exg.shape
                 bare = (exg < threshold) & usable
-                if keep_out is not None and keep_out.intersects(area):
-                    bare &= geometry_mask([keep_out.intersection(area.buffer(1.0))], shape_, t)
+                if (near := _near_structures(built_ds, area)) is not None:
+                    bare &= geometry_mask([near.intersection(area.buffer(1.0))], shape_, t)
                 if bare.sum() * abs(t.a * t.e) < cfg.min_green_m2:
                     continue
                 for geom, val in shapes(bare.astype(np.uint8), mask=bare, transform=t):
@@ -231,7 +236,8 @@ def cleared_ground(
     if len(set(srcs)) > 1:  # overlapping rasters saw the same ground: one polygon per site
         union = shapely.union_all(found)
         parts = [g for g in getattr(union, "geoms", [union]) if g.area >= cfg.min_green_m2]
-        owner = [next(i for i, f in enumerate(found) if f.intersects(g)) for g in parts]
+        tree = shapely.STRtree(found)  # the first polygon that saw each part owns it
+        owner = [int(tree.query(g, predicate="intersects").min()) for g in parts]
         found, srcs, scores = parts, [srcs[i] for i in owner], [scores[i] for i in owner]
     frame = gpd.GeoDataFrame(
         pd.DataFrame({"class": ["cleared_ground"] * len(found), "score": scores,

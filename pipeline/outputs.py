@@ -477,12 +477,12 @@ def visiting_order(tasks: gpd.GeoDataFrame) -> list[int]:
     order: list[int] = []
     here = xy[int(np.argmin(prio))]
     for p in sorted(set(prio.tolist())):
-        todo = [i for i in range(len(tasks)) if prio[i] == p]
-        while todo:
-            j = min(todo, key=lambda i: float(np.hypot(*(xy[i] - here))))
-            order.append(j)
-            todo.remove(j)
-            here = xy[j]
+        todo = np.flatnonzero(prio == p)
+        while len(todo):  # the nearest site not yet visited (the first of equals)
+            k = int(np.argmin(np.hypot(*(xy[todo] - here).T)))
+            order.append(int(todo[k]))
+            here = xy[todo[k]]
+            todo = np.delete(todo, k)
     return order
 
 

@@ -416,8 +416,7 @@ def decide(detections: gpd.GeoDataFrame, rasters: Sequence[str], registry: Regis
         detections, contrast, alike = (detections[~green].reset_index(drop=True),
                                        contrast[~green], alike[~green])
     contrast = np.where(alike, contrast, np.nan)  # what roof_colour relabels in the diff
-    structures = shapely.union_all(detections.geometry) if len(detections) else None
-    cleared = cleared_ground(list(rasters), registry, structures, cfg) \
+    cleared = cleared_ground(list(rasters), registry, list(detections.geometry), cfg) \
         if cfg.on("vegetation_index") else empty_detections(registry.crs)
     detections = detections.assign(roof_contrast=contrast,
                                    checks=[trail[i] for i in detections.det_id])

@@ -120,25 +120,34 @@ def _read_bgr(ds: DatasetReader, win: Window, max_px: int
     """``win`` of ``ds`` as BGR, at most ``max_px`` on its longer side, and its transform.
 
     Read from the coarsest overview no coarser than needed, on that overview's own pixel grid
-    (a plain copy of decoded blocks), then resampled to size by OpenCV: GDAL averaging
-    straight to an arbitrary size costs several milliseconds a chip, and a dense survey cuts
-    two chips per site.
+    (a plain copy of decoded blocks); what is left to shrink is averaged by a whole factor
+    (OpenCV's fast path) and the last step, less than halving, is bilinear. GDAL averaging
+    straight to an arbitrary size costs 4-25 ms a chip, and a dense survey cuts two per site.
     """
     need = max(win.width, win.height) / max_px
     f = max([1, *(o for o in ds.overviews(1) if o <= need)])
-    if f > 1:  # the window on the overview's grid (at most f - 1 pixels wider)
-        c0, r0 = (int(win.col_off) // f) * f, (int(win.row_off) // f) * f
-        c1 = min(ds.width, -(-int(win.col_off + win.width) // f) * f)
-        r1 = min(ds.height, -(-int(win.row_off + win.height) // f) * f)
-        win = Window(c0, r0, c1 - c0, r1 - r0)
+    m = max(1, int(need / f))  # whole factor averaged after the read
+    step = f * m
+    if step > 1:  # the window on a grid of ``step`` pixels (at most step - 1 wider)
+        c0, r0 = (int(win.col_off) // step) * step, (int(win.row_off) // step) * step
+        c1 = -(-int(win.col_off + win.width) // step) * step
+        r1 = -(-int(win.row_off + win.height) // step) * step
+        c1 = c1 if c1 <= ds.width else c0 + (ds.width - c0) // step * step
+        r1 = r1 if r1 <= ds.height else r0 + (ds.height - r0) // step * step
+        if c1 - c0 >= 2 * step and r1 - r0 >= 2 * step:
+            win = Window(c0, r0, c1 - c0, r1 - r0)
+        else:  # too little left on the grid: GDAL averages this small one
+            f = m = 1
     read = (max(2, round(win.height / f)), max(2, round(win.width / f)))
     r, g, b = ds.read((1, 2, 3), window=win, out_shape=(3, *read),
                       resampling=Resampling.average)
     bgr = cv2.merge([b, g, r])
+    if m > 1 and read[0] % m == 0 and read[1] % m == 0:
+        bgr = cv2.resize(bgr, (read[1] // m, read[0] // m), interpolation=cv2.INTER_AREA)
     k = min(1.0, max_px / max(win.width, win.height))
     shape_ = (max(2, int(win.height * k)), max(2, int(win.width * k)))
-    if shape_ != read:  # bilinear where less than halving is left (an overview was read)
-        halving = max(read) > 2 * max(shape_)
+    if shape_ != bgr.shape[:2]:  # bilinear where less than halving is left
+        halving = max(bgr.shape[:2]) > 2 * max(shape_)
         bgr = cv2.resize(bgr, (shape_[1], shape_[0]),
                          interpolation=cv2.INTER_AREA if halving else cv2.INTER_LINEAR)
     transform = ds.window_transform(win) * rasterio.Affine.scale(
