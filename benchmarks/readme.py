@@ -142,7 +142,8 @@ def bench_section() -> str:
                         f"{_survey_tally(worlds)} | all |")
             rows.append(f"| survey accuracy pooled over the {len(worlds)} {role} worlds "
                         f"(both epochs) | {_survey_pooled(worlds)} | P, R ≥ 0.9; area ±10 % |")
-    return "\n".join(rows)
+    notes = [f"Detection benchmarks: {d['note']}"] if d and d.get("note") else []
+    return "\n".join(rows + [""] * bool(notes) + notes)
 
 
 def _survey_tally(worlds: list[dict[str, Any]]) -> str:
