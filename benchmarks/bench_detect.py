@@ -52,8 +52,8 @@ def world(size_m: float, density: float | None = None) -> tuple[Path, object]:
     return path, scene
 
 
-def child_world(size_m: float, density: float | None) -> None:
-    """Render the cached world in a process of its own (its memory is not the survey's)."""
+def world_files(size_m: float, density: float | None) -> tuple[Path, Path]:
+    """The cached world's orthophoto and registry (both made when missing)."""
     from geodata.registry import write_registry
     from geodata.synthetic import registry_frames
 
@@ -61,6 +61,12 @@ def child_world(size_m: float, density: float | None) -> None:
     registry = path.with_name(path.name.replace("ortho_", "registry_")).with_suffix(".gpkg")
     if not registry.exists():
         write_registry(registry, **registry_frames(scene))  # type: ignore[arg-type]
+    return path, registry
+
+
+def child_world(size_m: float, density: float | None) -> None:
+    """Render the cached world in a process of its own (its memory is not the survey's)."""
+    path, registry = world_files(size_m, density)
     print(json.dumps({"ortho": str(path), "registry": str(registry)}))
 
 
@@ -134,8 +140,7 @@ def child_survey(size_m: float, density: float | None = None) -> None:
     from benchmarks.common import peak_rss_mb
     from pipeline.survey import SurveySpec, run_survey
 
-    path, _ = world(size_m, density)
-    registry = path.with_name(path.name.replace("ortho_", "registry_")).with_suffix(".gpkg")
+    path, registry = world_files(size_m, density)
     with tempfile.TemporaryDirectory() as tmp:
         spec = SurveySpec((str(path),), registry, Path(tmp) / "out",
                           cases=Path(tmp) / "cases.gpkg", survey_id="bench",

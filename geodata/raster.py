@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,25 +131,46 @@ def write_cog(
     return out
 
 
+#: Rasters ``rgb_sources`` keeps open at once (the least recently used is closed): a survey of
+#: thousands of photos must not run out of file handles.
+MAX_OPEN_RASTERS = 64
+
+
 @contextmanager
-def rgb_sources() -> Iterator[Callable[[str], rasterio.io.DatasetReader | None]]:
-    """Open each source raster once while the block runs.
+def rgb_sources(max_open: int = MAX_OPEN_RASTERS
+                ) -> Iterator[Callable[[str], rasterio.io.DatasetReader | None]]:
+    """Keep source rasters open while the block runs (GDAL's block cache is per dataset).
 
     ``get(path)`` gives the open dataset, or None where it cannot be read, has no CRS or
-    fewer than three bands (the checks that look at a finding's pixels then skip it).
+    fewer than three bands (the checks that look at a finding's pixels then skip it). At most
+    ``max_open`` stay open; a dataset is valid until ``max_open`` other rasters were asked for.
     """
-    with ExitStack() as stack:
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES))
-        cache: dict[str, rasterio.io.DatasetReader | None] = {}
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        opened: OrderedDict[str, rasterio.io.DatasetReader] = OrderedDict()
+        unusable: set[str] = set()
 
         def get(path: str) -> rasterio.io.DatasetReader | None:
-            if path not in cache:
-                try:
-                    ds = stack.enter_context(rasterio.open(path))
-                except rasterio.errors.RasterioIOError:
-                    ds = None
-                cache[path] = ds if ds is not None and ds.crs is not None \
-                    and ds.count >= 3 else None
-            return cache[path]
+            if path in opened:
+                opened.move_to_end(path)
+                return opened[path]
+            if path in unusable:
+                return None
+            try:
+                ds = rasterio.open(path)
+            except rasterio.errors.RasterioIOError:
+                unusable.add(path)
+                return None
+            if ds.crs is None or ds.count < 3:
+                ds.close()
+                unusable.add(path)
+                return None
+            opened[path] = ds
+            while len(opened) > max_open:
+                opened.popitem(last=False)[1].close()
+            return ds
 
-        yield get
+        try:
+            yield get
+        finally:
+            for ds in opened.values():
+                ds.close()

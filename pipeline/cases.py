@@ -294,8 +294,10 @@ def _resolutions(last: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, cfg: MatchCo
     out: list[tuple[str | None, str | None]] = [(None, None)] * len(last)
     for s in surveys.sort_values(["survey_date", "survey_id"]).itertuples():
         cov = s.geometry
+        if pd.isna(s.survey_date) or cov is None or cov.is_empty:
+            continue  # a survey with no date or no imaged ground resolves nothing
         at = np.flatnonzero(open_ & (dates < str(s.survey_date)))
-        if cov is None or cov.is_empty or not len(at):
+        if not len(at):
             continue
         shapely.prepare(cov)
         imaged = shapely.covers(cov, geoms[at])  # wholly imaged: no intersection needed

@@ -212,14 +212,14 @@ def nearest_roads(geoms: gpd.GeoSeries, roads: gpd.GeoDataFrame
     """
     if len(roads) == 0 or len(geoms) == 0:
         return [None] * len(geoms)
-    (at, road), dist = roads.sindex.nearest(geoms.to_numpy(), return_all=False,
+    (at, road), dist = roads.sindex.nearest(geoms.to_numpy(), return_all=True,
                                             return_distance=True)
     names = roads["name"] if "name" in roads.columns else [None] * len(roads)
     label = [str(n) if isinstance(n, str) and n else str(pid)
              for n, pid in zip(names, roads["parcel_id"])]
     out: list[tuple[str, float] | None] = [None] * len(geoms)
-    for i, j, d in zip(at, road, dist):
-        out[int(i)] = (label[int(j)], float(d))
+    for i, j, d in sorted(zip(at.tolist(), road.tolist(), dist.tolist()), reverse=True):
+        out[i] = (label[j], d)  # of equally near roads, the registry's first
     return out
 
 

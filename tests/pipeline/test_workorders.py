@@ -42,7 +42,7 @@ def test_nearest_roads_agree_with_every_distance() -> None:
         assert found is not None
         d = roads.distance(site).to_numpy()
         assert found[1] == pytest.approx(d.min())
-        assert found[0] in {labels[i] for i in np.flatnonzero(d <= d.min() + 1e-9)}
+        assert found[0] == labels[int(np.flatnonzero(d <= d.min() + 1e-9)[0])]  # first of ties
     assert nearest_roads(sites, roads.iloc[0:0]) == [None] * len(sites)
 
 
@@ -71,3 +71,34 @@ def test_a_chip_from_overviews_shows_what_the_full_image_shows(tmp_path: Path) -
     ia, ib = ia.astype(float), ib.astype(float)
     h, w = min(ia.shape[0], ib.shape[0]), min(ia.shape[1], ib.shape[1])
     assert np.abs(ia[:h, :w] - ib[:h, :w]).mean() < 6
+
+
+def test_a_site_at_a_junction_names_the_registrys_first_road() -> None:
+    roads = gpd.GeoDataFrame(
+        {"parcel_id": ["R1", "R2", "R3"], "name": ["North St", "Main St", None]},
+        geometry=[box(0, 100, 100, 108), box(0, 0, 8, 200), box(92, 0, 100, 200)],
+        crs="EPSG:4549")
+    assert nearest_roads(gpd.GeoSeries([box(2, 98, 6, 104)], crs="EPSG:4549"),
+                         roads) == [("North St", 0.0)]
+
+
+def test_open_rasters_are_bounded_and_reopened_when_asked_again(tmp_path: Path) -> None:
+    from geodata.raster import rgb_sources
+
+    paths = []
+    for k in range(3):
+        paths.append(str(tmp_path / f"r{k}.tif"))
+        with rasterio.open(paths[-1], "w", driver="GTiff", width=8, height=8, count=3,
+                           dtype="uint8", crs="EPSG:4549",
+                           transform=from_origin(0, 8, 1, 1)) as dst:
+            dst.write(np.full((3, 8, 8), 50 * k + 10, np.uint8))
+    with rgb_sources(max_open=2) as get:
+        first = get(paths[0])
+        assert first is not None
+        get(paths[1])
+        get(paths[2])
+        assert first.closed  # the least recently used went
+        again = get(paths[0])
+        assert again is not None and not again.closed and again.read(1)[0, 0] == 10
+        assert get(str(tmp_path / "missing.tif")) is None
+    assert again.closed
