@@ -967,19 +967,26 @@ class _Village:
     def _area(self, kind: str) -> list[_Area]:
         return [a for a in self.areas if a.kind == kind]
 
+    def _irregular_in(self, a: _Area, w: float, d: float) -> Polygon | None:
+        """An irregular w x d shed outline on a free spot of ``a`` (None: no room)."""
+        g0 = self._free_rect(a, w, d)
+        if g0 is None:
+            return None
+        c = g0.centroid
+        g = affinity.translate(self._irregular(w, d), c.x - w / 2, c.y - d / 2)
+        if g0.bounds[2] - g0.bounds[0] < w - 0.01:
+            g = affinity.rotate(g, 90, origin=c)
+        return g
+
     def _steel_shed(self, epochs: frozenset[int], legal: bool) -> bool:
         areas = self._area("court")
         if not areas:
             return False
         a = areas[int(self.rng.integers(0, len(areas)))]
         w, d = self.u(3, 12), self.u(2.5, 6)
-        g0 = self._free_rect(a, w, d)
-        if g0 is None:
+        g = self._irregular_in(a, w, d)
+        if g is None:
             return False
-        c = g0.centroid
-        g = affinity.translate(self._irregular(w, d), c.x - w / 2, c.y - d / 2)
-        if g0.bounds[2] - g0.bounds[0] < w - 0.01:
-            g = affinity.rotate(g, 90, origin=c)
         self._steel(g, epochs, "steel_shed", a.parcel_id, legal=legal)
         return True
 
@@ -1028,13 +1035,9 @@ class _Village:
         if a is None:
             return False
         w, d = self.u(2.5, 6), self.u(2.2, 4)
-        g0 = self._free_rect(a, w, d)
-        if g0 is None:
+        g = self._irregular_in(a, w, d)
+        if g is None:
             return False
-        c = g0.centroid
-        g = affinity.translate(self._irregular(w, d), c.x - w / 2, c.y - d / 2)
-        if g0.bounds[2] - g0.bounds[0] < w - 0.01:
-            g = affinity.rotate(g, 90, origin=c)
         self._steel(g, epochs, "green_shed", a.parcel_id, legal=False)
         return True
 
