@@ -279,6 +279,24 @@ def derive_cases(obs: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, crs: CRS,
     return gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=crs)
 
 
+def imaged(geoms: np.ndarray, coverage: BaseGeometry | None, share: float,
+           areas: np.ndarray | None = None) -> np.ndarray:
+    """Which ``geoms`` a survey's ``coverage`` imaged, at least ``share`` of each (vectorised).
+
+    ``areas``: the geometries' areas, when the caller has them already.
+    """
+    out = np.zeros(len(geoms), bool)
+    if coverage is None or coverage.is_empty or not len(geoms):
+        return out
+    shapely.prepare(coverage)
+    out[:] = shapely.covers(coverage, geoms)  # wholly imaged: no intersection needed
+    part = ~out
+    if part.any():
+        a = shapely.area(geoms[part]) if areas is None else areas[part]
+        out[part] = shapely.area(shapely.intersection(geoms[part], coverage)) >= share * a
+    return out
+
+
 def _resolutions(last: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, cfg: MatchConfig,
                  rejected: Sequence[bool]) -> list[tuple[str | None, str | None]]:
     """``(resolved_on, resolved_by)`` of each case (its latest observation's row in ``last``).
@@ -299,11 +317,7 @@ def _resolutions(last: gpd.GeoDataFrame, surveys: gpd.GeoDataFrame, cfg: MatchCo
         at = np.flatnonzero(open_ & (dates < str(s.survey_date)))
         if not len(at):
             continue
-        shapely.prepare(cov)
-        imaged = shapely.covers(cov, geoms[at])  # wholly imaged: no intersection needed
-        part = at[~imaged]
-        share = shapely.area(shapely.intersection(geoms[part], cov))
-        gone = np.concatenate([at[imaged], part[share >= cfg.coverage_share * areas[part]]])
+        gone = at[imaged(geoms[at], cov, cfg.coverage_share, areas[at])]
         for i in gone:
             out[int(i)] = (s.survey_date, s.survey_id)
         open_[gone] = False
@@ -319,8 +333,7 @@ def _gone_between(geom: BaseGeometry, start: str, end: str, surveys: gpd.GeoData
     if end <= start or not len(surveys):
         return False
     between = surveys[(surveys.survey_date > start) & (surveys.survey_date < end)]
-    return any(cov is not None and not cov.is_empty
-               and geom.intersection(cov).area >= cfg.coverage_share * geom.area
+    return any(imaged(np.array([geom]), cov, cfg.coverage_share)[0]
                for cov in between.geometry)
 
 
@@ -481,13 +494,13 @@ def _update_register(p: Register, survey_id: str, survey_date: dt.date, coverage
     observed = set(all_obs.task_id)
     drawn_on = dict(zip(all_surveys.survey_id, all_surveys.survey_date))
 
-    def imaged(tid: str, s: dict[str, Any]) -> bool:  # an added site this later survey imaged
+    def added_imaged(tid: str, s: dict[str, Any]) -> bool:  # an added site this survey imaged
         drawn = drawn_on.get(str(s["geometry_survey"]))
-        g = s["geometry"]
         return (tid not in observed and drawn is not None and drawn < date_s
-                and g.intersection(coverage).area >= cfg.coverage_share * g.area)
+                and bool(imaged(np.array([s["geometry"]]), coverage, cfg.coverage_share)[0]))
 
-    tasks = reviews.apply_to_tasks(tasks, reviews.fold(reg["reviews"]), survey_id, imaged)
+    tasks = reviews.apply_to_tasks(tasks, reviews.fold(reg["reviews"]), survey_id,
+                                   added_imaged)
     ids = list(tasks.task_id)
     tasks["first_seen"] = [info.at[t, "first_seen"] for t in ids]
     tasks["last_seen"] = date_s

@@ -181,7 +181,6 @@ def cleared_ground(
             ds_crs = CRS.from_user_input(ds.crs)
             green = green_reg.to_crs(ds_crs) if ds_crs != registry.crs else green_reg
             built_ds = built.to_crs(ds_crs) if ds_crs != registry.crs else built
-
             n_before = len(found)
             bounds = shapely.box(*ds.bounds)
             # (parcel area, exg, usable pixels, transform, brightness), thresholded together

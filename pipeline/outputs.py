@@ -406,11 +406,10 @@ def write_evidence(out: Path, tasks: gpd.GeoDataFrame, rasters: Sequence[str]
     (out / "evidence").mkdir(parents=True, exist_ok=True)
     pts = tasks.geometry.representative_point()
     order = np.lexsort((pts.x.to_numpy(), np.floor(pts.y.to_numpy() / 100.0)))
-    geotiffs = [r for r in rasters if str(r).lower().endswith((".tif", ".tiff", ".vrt"))]
     with rgb_sources() as open_rgb:
         for k in order:
             row = tasks.iloc[int(k)]
-            for raster in [row.source, *[r for r in geotiffs if r != row.source]]:
+            for raster in dict.fromkeys([row.source, *rasters]):  # its own source first
                 if not str(raster).lower().endswith((".tif", ".tiff", ".vrt")) \
                         or (ds := open_rgb(str(raster))) is None:
                     continue
