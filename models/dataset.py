@@ -14,7 +14,7 @@ from shapely.geometry import Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from geodata.synthetic.kinds import renderer_for, scene_for
-from geodata.synthetic.scene import WorldConfig
+from geodata.synthetic.scene import RENDERERS, WorldConfig
 
 #: Model classes (ASCII names: ultralytics fetches a Unicode font for non-ASCII ones).
 CLASSES = ("building", "shed", "billboard")
@@ -42,8 +42,10 @@ class DatasetConfig:
             are not sheds).
         jpeg_quality: range of JPEG qualities the tiles are saved at (drone orthophotos are
             JPEG-compressed too; a lower range makes a smaller dataset to move).
-        renderer: the world generator (``classic`` or ``village``, see
-            ``geodata.synthetic.kinds``).
+        renderers: the world generators (``classic``, ``village``, see
+            ``geodata.synthetic.kinds``). With several, the training seeds take them in
+            turn and every validation seed is drawn by each, so both splits hold every
+            generator's worlds.
 
     """
 
@@ -60,9 +62,12 @@ class DatasetConfig:
     violation_density: tuple[float, float] = (1.5, 4.0)
     jpeg_quality: tuple[int, int] = (80, 96)
     extra: dict[str, str] = field(default_factory=dict)
-    renderer: str = "classic"
+    renderers: tuple[str, ...] = ("classic",)
 
     def __post_init__(self) -> None:
+        if not self.renderers or set(self.renderers) - set(RENDERERS):
+            raise ValueError(f"renderers must be some of {', '.join(RENDERERS)}, "
+                             f"got {', '.join(self.renderers) or 'none'}")
         if self.imgsz % 32:
             raise ValueError(f"imgsz must be a multiple of 32, got {self.imgsz}")
         if not self.seeds:
@@ -114,16 +119,18 @@ def build_dataset(
     Returns the path of the ``data.yaml`` ultralytics trains from.
     """
     root = Path(out)
-    jobs = [("train", s) for s in config.seeds] + [("val", s) for s in val_seeds]
+    jobs = [("train", s, config.renderers[k % len(config.renderers)])
+            for k, s in enumerate(config.seeds)]
+    jobs += [("val", s, r) for s in val_seeds for r in config.renderers]
     gsd = config.gsd_cm / 100.0
     tile_m = config.imgsz * gsd
     stats = {"train": {"tiles": 0, "objects": dict.fromkeys(CLASSES, 0)},
              "val": {"tiles": 0, "objects": dict.fromkeys(CLASSES, 0)}}
-    for n_job, (split, seed) in enumerate(jobs):
+    for n_job, (split, seed, drawn_by) in enumerate(jobs):
         rng = np.random.default_rng([seed, 31337])
         density = float(rng.uniform(*config.violation_density))
         world = WorldConfig(size_m=config.size_m, seed=seed, epochs=config.epochs,
-                            violation_density=density, renderer=config.renderer)
+                            violation_density=density, renderer=drawn_by)
         scene = scene_for(world)
         (img_dir := root / "images" / split).mkdir(parents=True, exist_ok=True)
         (lbl_dir := root / "labels" / split).mkdir(parents=True, exist_ok=True)
@@ -162,7 +169,7 @@ def build_dataset(
                 n_src = int(math.ceil(tile_m / src_gsd))
                 img = renderer.render(left, top, tile_m / n_src, n_src, n_src)
                 img = cv2.resize(img, (config.imgsz, config.imgsz), interpolation=cv2.INTER_AREA)
-                name = f"w{seed}_e{epoch}_{k:04d}"
+                name = f"{drawn_by}{seed}_e{epoch}_{k:04d}"
                 cv2.imwrite(str(img_dir / f"{name}.jpg"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
                             [cv2.IMWRITE_JPEG_QUALITY,
                              int(rng.integers(*config.jpeg_quality))])

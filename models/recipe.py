@@ -64,7 +64,7 @@ def prepare_data(job: TrainingJob, progress: Callable[[int, int], None] | None =
     prov: dict[str, Any] = {"dataset": {"synthetic": True, "seeds": list(d.seeds),
                                         "val_seeds": list(VAL_SEEDS), "world_size_m": d.size_m,
                                         "tiles_per_epoch": d.tiles_per_epoch,
-                                        "renderer": d.renderer}}
+                                        "renderers": list(d.renderers)}}
     if job.real:
         data_yaml, prov["real"] = real_training_set(job.real, job.out, job.real_config,
                                                     synthetic=job.out / "dataset",

@@ -385,9 +385,10 @@ def demo(out: Path, size_m: float, seed: int, lang: str) -> None:
               help="Initial learning rate [default 0.01; lower it to fine-tune a .pt].")
 @click.option("--world-seed", "world_seed", default=1000, show_default=True,
               help="First synthetic training world seed.")
-@click.option("--renderer", default="classic", show_default=True,
+@click.option("--renderer", "renderers", multiple=True, default=("classic",), show_default=True,
               type=click.Choice(["classic", "village"]),
-              help="World generator of the synthetic training worlds (see `skypatrol synth`).")
+              help="World generator of the synthetic training worlds (see `skypatrol synth`). "
+                   "Repeat it to mix generators: the worlds take them in turn.")
 @click.option("--from-reviews", "from_reviews", type=CASES,
               help="Fine-tune the current model on the analysts' reviews in this case register "
                    "(skypatrol web); promoted into OUT/model only when better on the held-out "
@@ -398,7 +399,7 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
           tiles: int, epochs: int, time_h: float | None, imgsz: int, batch: int, device: str,
           model_yaml: str, resume: bool, no_onnx: bool, real: tuple[Path, ...],
           hold_out: tuple[str, ...], real_repeat: int, lr0: float | None,
-          world_seed: int, renderer: str, from_reviews: Path | str | None,
+          world_seed: int, renderers: tuple[str, ...], from_reviews: Path | str | None,
           base_card: Path | None) -> None:
     """Train the detection model (synthetic worlds, plus real tiles with --real) and package it.
 
@@ -423,7 +424,7 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
             holds = tuple(_hold_out(h) for h in hold_out)
             dcfg = DatasetConfig(seeds=tuple(range(world_seed, world_seed + worlds)),
                                  size_m=world_size_m, imgsz=imgsz, tiles_per_epoch=tiles,
-                                 renderer=renderer)
+                                 renderers=tuple(dict.fromkeys(renderers)))
         except ValueError as exc:
             raise InputError(str(exc)) from exc
         job = TrainingJob(out=out, train=tcfg, synthetic=dcfg, data=data,

@@ -37,6 +37,28 @@ def test_dataset_has_labels_for_every_class(tmp_path):
     assert "names:" in data.read_text()
 
 
+def test_mixed_generators_take_turns_and_each_draws_the_validation_worlds(tmp_path):
+    cfg = DatasetConfig(seeds=(1234, 1235, 1236), size_m=80, imgsz=128, tiles_per_epoch=2,
+                        renderers=("classic", "village"))
+    build_dataset(tmp_path / "ds", cfg, val_seeds=(1900,))
+    names = {split: sorted(f.stem.split("_")[0] for f in
+                           (tmp_path / "ds" / "images" / split).glob("*.jpg"))
+             for split in ("train", "val")}
+    assert set(names["train"]) == {"classic1234", "village1235", "classic1236"}
+    assert set(names["val"]) == {"classic1900", "village1900"}
+    # the same seed drawn by the other generator is another world
+    a, b = (tmp_path / "ds" / "images" / "val" / f"{r}1900_e1_0000.jpg" for r in
+            ("classic", "village"))
+    assert a.read_bytes() != b.read_bytes()
+
+
+def test_an_unknown_generator_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="escher"):
+        DatasetConfig(renderers=("classic", "escher"))
+    result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path), "--renderer", "escher"])
+    assert result.exit_code == 2 and "escher" in result.output
+
+
 def test_a_time_budget_must_be_positive_hours(tmp_path):
     from models.train import TrainConfig
 
