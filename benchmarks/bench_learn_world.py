@@ -146,7 +146,7 @@ def cut_districts(ortho: Path, out: Path, side_m: float) -> list[tuple[Path, Bas
     from rasterio.windows import Window, bounds
 
     out.mkdir(parents=True, exist_ok=True)
-    made = []
+    made: list[tuple[Path, BaseGeometry]] = []
     with rasterio.open(ortho) as src:
         step = int(round(side_m / abs(src.transform.a)))
         for r in range(src.height // step):
@@ -172,6 +172,13 @@ def evaluate(card: str | None, seeds: tuple[int, ...]) -> dict[str, Any]:
                         *(["--model", card] if card else [])) for s in seeds]
     return {"pooled": pooled(worlds, "default checks"), "seeds": list(seeds),
             "eval_s": round(time.perf_counter() - t0, 1), "worlds": worlds}
+
+
+def res_crs(registry: Path) -> Any:
+    """The CRS of a world's registry (the register's, when it has none of its own)."""
+    from pipeline.survey import load_registry
+
+    return load_registry(registry).crs
 
 
 def run() -> dict[str, Any]:
@@ -220,7 +227,7 @@ def run() -> dict[str, Any]:
         run_survey(SurveySpec((str(path),), res.registry, work / "surveys" / f"d{k}",
                               cases=base, survey_id=f"d{k}", survey_date=date))
     out["survey_s"] = round(time.perf_counter() - t0, 1)
-    layers = read_register(base, register_crs(base))
+    layers = read_register(base, register_crs(base) or res_crs(res.registry))
     obs = layers["observations"]
     violations = gpd.read_file(res.truths[0], layer="violations")
     objects = gpd.read_file(res.truths[0], layer="objects")

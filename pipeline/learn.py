@@ -11,8 +11,9 @@
      is grown by it);
    - ``relabel``: the detections of the site take the analyst's class;
    - ``reject`` as not a structure or temporary: the detections of the site are removed (a
-     hard negative). Rejections as permitted or duplicate say nothing about the model and
-     leave the tile as it is.
+     hard negative) — the finding itself, not a structure more than twice its size that it
+     lay on (a parapet read as a billboard stays a building). Rejections as permitted or
+     duplicate say nothing about the model and leave the tile as it is.
    Classes the model does not have (``cleared_ground``, found by a pixel rule) give no label.
 2. **Held-out reviews.** Sites are split by 100 m blocks of ground (a hash of the block, so
    a tile of the training part never shows a held-out site): ``held_out_share`` of the
@@ -201,6 +202,20 @@ def _covers(a: BaseGeometry, site: BaseGeometry, share: float = 0.5) -> bool:
     return a.intersects(site) and a.intersection(site).area >= share * site.area
 
 
+#: A detection more than this many times a rejected site's area is a structure the false
+#: finding lay on (a parapet read as a billboard, a roof's corner as a shed), not the finding.
+ON_LARGER = 2.0
+
+
+def _is_finding(d: BaseGeometry, site: BaseGeometry) -> bool:
+    """Whether a detection is the (rejected) finding at ``site``.
+
+    It is when it lies mostly within the site, or covers it without being a much larger
+    structure under it.
+    """
+    return _covers(site, d) or (_covers(d, site) and d.area <= ON_LARGER * site.area)
+
+
 def _is_marked(d: BaseGeometry, marked: Sequence[BaseGeometry]) -> bool:
     """Whether a detection is one of the reviewed structures (overlaps a fifth of either)."""
     return any(d.intersects(g) and d.intersection(g).area >= 0.2 * min(d.area, g.area)
@@ -216,9 +231,8 @@ def tile_labels(detections: list[tuple[str, BaseGeometry]], sites: Sequence[Site
         g = shapely.make_valid(_to_px(s.geometry, corner, gsd_m))
         if g.is_empty:
             continue
-        if s.verdict == "negative":
-            labels = [(c, d) for c, d in labels
-                      if not (_covers(d, g) or _covers(g, d))]
+        if s.verdict == "negative":  # the false finding goes; a structure it lay on stays
+            labels = [(c, d) for c, d in labels if not _is_finding(d, g)]
             continue
         if s.verdict != "positive":
             continue
@@ -419,7 +433,9 @@ def judge(card_path: Path, weights: Path, sites: Sequence[Site], gsd_m: float,
         half = card.imgsz * gsd_m / 2
         c = s.geometry.representative_point()
         g = _to_px(s.geometry, (c.x - half, c.y + half), gsd_m)
-        hit = any(_covers(d, g) for _, d in predict(model, rgb, card))
+        dets = [d for _, d in predict(model, rgb, card)]
+        hit = any(_covers(d, g) for d in dets) if s.verdict == "positive" else \
+            any(_is_finding(d, g) for d in dets)
         j.per_site[s.task_id] = hit
         if s.verdict == "positive":
             j.positives += 1

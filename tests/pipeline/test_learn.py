@@ -24,6 +24,7 @@ from pipeline.learn import (
     learn_from_reviews,
     reviewed_ground_areas,
     reviewed_sites,
+    tile_labels,
 )
 from pipeline.reviews import Review, added_task_id, area_task_id
 from tests.conftest import copy_register_file, free_square
@@ -131,6 +132,21 @@ def test_the_fine_tune_is_judged_on_held_out_reviews(reviewed, tmp_path):
                       Judgement(recall=held["old"]["recall"], precision=held["old"]["precision"]))
     assert report["promoted"] == promoted
     assert json.loads((tmp_path / "learn" / "learn.json").read_text())["promoted"] == promoted
+
+
+def test_a_rejected_finding_goes_but_the_roof_it_lay_on_stays():
+    from pipeline.learn import Site
+
+    roof = shapely.box(10, 10, 30, 30)  # tile pixels at 1 m: corner (0, 40)
+    board = shapely.box(10, 28, 16, 30)  # a parapet strip read as a billboard
+    shed = shapely.box(50, 10, 54, 14)
+    dets = [("building", roof), ("billboard", board), ("shed", shed)]
+    world = shapely.affinity.affine_transform  # tile pixels -> ground (y flips)
+    flip = [1, 0, 0, -1, 0, 40]
+    sites = [Site("B", "S1", "negative", "billboard", world(board, flip), "rejected"),
+             Site("S", "S1", "negative", "shed", world(shed.buffer(0.5), flip), "rejected")]
+    labels = tile_labels(dets, sites, (0.0, 40.0), 1.0, ("building", "shed", "billboard"))
+    assert [(c, d.equals(roof)) for c, d in labels] == [("building", True)]
 
 
 def test_promotion_needs_a_better_model():
