@@ -17,8 +17,10 @@ worlds of the cross-world benchmark.
      >= 0.3, a billboard within 2 m) is *confirmed* when its outline has IoU >= 0.5 with the
      truth, else *corrected* to the true outline; a wrong category or class is *relabelled*
      first;
-   - a task on a legal structure of its kind (half of it on one) is *rejected* as
-     ``permitted`` (the model saw a real structure: neutral for learning);
+   - a task that is a legal structure (half of it on legal structures of its class, or of
+     the same shape: IoU >= 0.3) is *rejected* as ``permitted`` (the model saw a real
+     structure: neutral for learning); a "shed" that is part of a permitted roof (a water
+     tank, a stair house) is no structure of its own;
    - any other task is *rejected* as ``not_a_structure`` (a hard negative);
    - every true violation no task found is *added* with its true outline, category and class.
 3. **Learn, for N surveys** (``SKYPATROL_LEARN_WORLD_N``, default 1, 2, 4): a copy of the
@@ -51,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -122,10 +125,12 @@ def simulate_reviews(tasks: gpd.GeoDataFrame, violations: gpd.GeoDataFrame,
             else:
                 out.append(Review(**base, action="correct", geometry=g))
             continue
-        kind = {"illegal_billboard": ("billboard",)}.get(t.category, ("building", "shed"))
-        mine = legal[legal.object_class.isin(kind)]
-        on = sum(mine.geometry.iloc[int(k)].intersection(t.geometry).area
-                 for k in mine.sindex.query(t.geometry, predicate="intersects"))
+        # the legal structure itself (its class, or the same shape), not a part of one: a
+        # "shed" that is a water tank on a permitted roof is no structure of its own
+        mine = legal.iloc[legal.sindex.query(t.geometry, predicate="intersects")]
+        shape = np.array([_iou(g, t.geometry) >= 0.3 for g in mine.geometry], bool)
+        same = mine[(mine.object_class == t.object_class).to_numpy() | shape]
+        on = same.geometry.intersection(t.geometry).area.sum()
         out.append(Review(**base, action="reject", reason="permitted"
                           if on >= ON_LEGAL * t.geometry.area else "not_a_structure"))
     for j, v in truth.iterrows():

@@ -40,7 +40,7 @@ def test_the_simulated_analyst_judges_every_task_and_adds_every_missed_violation
     fake = tasks.iloc[[0, 0]].copy()
     fake["task_id"] = ["FAKE-GROUND", "FAKE-LEGAL"]
     fake["category"] = "illegal_construction"
-    fake["object_class"] = "shed"
+    fake["object_class"] = list(legal.object_class.iloc[[0, 0]])
     fake = fake.set_geometry([_open_ground(cover, objects), legal.geometry.iloc[0].buffer(-0.3)],
                              crs=tasks.crs)
     # and one true violation the survey "missed": its task dropped
