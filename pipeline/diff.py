@@ -145,6 +145,14 @@ def _empty(crs: object) -> gpd.GeoDataFrame:
                             geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
 
+def areal(g: BaseGeometry) -> BaseGeometry:
+    """The polygons of a geometry (a collection's lines and points dropped)."""
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
 def without_slivers(g: BaseGeometry, tol: float) -> BaseGeometry:
     """Remove slivers thinner than ``2 * tol`` by a morphological opening."""
     if g.is_empty:
@@ -533,7 +541,9 @@ def extension_excess(geom: BaseGeometry, registry: Registry, cls: str, cfg: Diff
     plain difference is already smaller than ``at_least`` it is returned as it is.
     """
     permitted = registry.permitted_by_kind[cls]
-    raw = geom.difference(permitted) if not permitted.is_empty else geom
+    # only the area beyond the permits: a difference can leave lines and points where edges
+    # touch, and GEOS cannot intersect such a mixed collection with a polygon
+    raw = areal(geom.difference(permitted)) if not permitted.is_empty else geom
     if raw.area < at_least:
         return raw
     tol = cfg.footprint_tolerance_m

@@ -552,3 +552,62 @@ def test_a_low_scored_board_must_be_shaped_like_one(registry, make_geotiff):
     _, v = decide(d, [str(path)], registry, DATE, DiffConfig(off=frozenset({"board_shape"})),
                   Detector())
     assert boards(v) == 2  # switched off: the car is a billboard
+
+
+#: A village world's building against its four permits (2026-12-03, held-out world 22005 with a
+#: newly trained model): the difference is a collection with lines, which GEOS could not
+#: intersect with the opened polygon ("Unable to determine overlay result geometry dimension").
+TOUCHING_BUILDING = (
+    "POLYGON ((526050.1 3497347.1, 526050.1 3497346.4, 526050 3497346.4, 526050 3497345.8, 52"
+    "6049.9 3497345.8, 526049.9 3497344.9, 526049.8 3497344.9, 526049.8 3497343.9, 526045.9 3"
+    "497343.9, 526045.9 3497344, 526044.7 3497344, 526044.7 3497344.1, 526044 3497344.1, 5260"
+    "44 3497344.2, 526042.9 3497344.2, 526042.9 3497344.3, 526039.8 3497344.3, 526039.8 34973"
+    "44.4, 526038.3 3497344.4, 526038.3 3497344.5, 526038.1 3497344.6, 526038.1 3497344.7, 52"
+    "6037.9 3497344.7, 526037.9 3497346.1, 526036.05 3497346.1, 526036.05 3497346.1, 526036.0"
+    "5 3497346.8, 526031.9 3497346.8, 526031.9 3497351, 526032 3497351, 526032.1 3497353, 526"
+    "032.2 3497353, 526032.2 3497353.5, 526032.3 3497353.5, 526032.3 3497354.2, 526032.4 3497"
+    "354.2, 526032.4 3497354.95, 526032.4 3497354.95, 526032.3 3497354.95, 526032.3 3497354.9"
+    "5, 526032.4 3497354.95, 526032.4 3497354.95, 526032.4 3497355.5, 526036.05 3497355.5, 52"
+    "6036.05 3497355.6, 526036.05 3497355.6, 526036.3 3497355.6, 526036.3 3497355.5, 526036.5"
+    " 3497355.5, 526036.5 3497355.4, 526036.7 3497355.4, 526036.7 3497355.3, 526037 3497355.3"
+    ", 526037 3497355.2, 526038.5 3497355.2, 526038.5 3497355.3, 526038.7 3497355.3, 526038.7"
+    " 3497355.4, 526038.8 3497355.4, 526038.8 3497355.6, 526038.9 3497355.6, 526038.9 3497355"
+    ".1, 526041.6 3497355.1, 526041.6 3497355, 526041.4 3497355, 526041.4 3497354.95, 526050."
+    "3 3497354.95, 526050.3 3497354.95, 526050.3 3497347.6, 526050.2 3497347.6, 526050.2 3497"
+    "347.1, 526050.1 3497347.1))"
+)
+TOUCHING_PERMITS = (
+    "MULTIPOLYGON (((526048.964 3497333.736, 526048.119 3497323.789, 526036.691 3497324.76, 5"
+    "26036.915 3497327.4, 526030.258 3497327.966, 526030.878 3497335.273, 526031.586 3497343."
+    "602, 526038.919 3497342.979, 526049.672 3497342.065, 526048.964 3497333.736)), ((526031."
+    "829 3497346.46, 526032.611 3497355.667, 526038.615 3497355.156, 526050.697 3497354.13, 5"
+    "26049.914 3497344.924, 526037.833 3497345.95, 526031.829 3497346.46)), ((526033.37 34973"
+    "64.595, 526039.532 3497364.072, 526038.774 3497355.143, 526032.611 3497355.667, 526033.3"
+    "7 3497364.595)), ((526039.781 3497366.997, 526051.704 3497365.984, 526050.697 3497354.13"
+    ", 526038.774 3497355.143, 526039.781 3497366.997)))"
+)
+
+
+def test_an_excess_whose_difference_leaves_lines_is_measured(tmp_path):
+    import shapely
+
+    from pipeline.diff import extension_excess
+
+    geom = shapely.from_wkt(TOUCHING_BUILDING)
+    permits = list(shapely.get_parts(shapely.from_wkt(TOUCHING_PERMITS)))
+    ground = shapely.box(*geom.union(shapely.from_wkt(TOUCHING_PERMITS)).buffer(20).bounds)
+    gdf = lambda cols, geoms: gpd.GeoDataFrame(cols, geometry=geoms, crs="EPSG:32650")  # noqa: E731
+    reg = read_registry(write_registry(
+        tmp_path / "r.gpkg",
+        parcels=gdf({"parcel_id": ["P1"], "land_use": ["residential"], "district": ["D"]},
+                    [ground]),
+        permitted_structures=gdf({"permit_id": [f"BP{k}" for k in range(len(permits))],
+                                  "parcel_id": ["P1"] * len(permits),
+                                  "kind": ["building"] * len(permits)}, permits),
+        billboard_permits=gdf({"permit_id": ["AD1"], "valid_until": [None]},
+                              [shapely.Point(ground.bounds[:2])]),
+        jurisdictions=gdf({"district": ["D"], "squad": ["D-1"]}, [ground])))
+    assert geom.difference(reg.permitted_by_kind["building"]).geom_type == "GeometryCollection"
+    excess = extension_excess(geom, reg, "building", DiffConfig())
+    assert excess.geom_type in ("Polygon", "MultiPolygon")
+    assert excess.area <= geom.difference(reg.permitted_by_kind["building"]).area
