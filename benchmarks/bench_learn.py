@@ -140,9 +140,11 @@ def tile_of(geom: BaseGeometry, crs: Any) -> tuple[int, int]:
     return t.x, t.y
 
 
-def _polygons(g: BaseGeometry) -> BaseGeometry | None:
+def polygons(g: BaseGeometry, min_area: float = 0.0) -> BaseGeometry | None:
+    """The valid polygons of ``g`` (parts over ``min_area`` m²), or None when there is none."""
     g = shapely.make_valid(g)
-    parts = [p for p in getattr(g, "geoms", [g]) if p.geom_type == "Polygon" and p.area > 0]
+    parts = [p for p in getattr(g, "geoms", [g])
+             if p.geom_type == "Polygon" and p.area > 0 and p.area >= min_area]
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
@@ -187,7 +189,7 @@ def simulate_reviews(cases: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, registry:
             if iou >= CONFIRM_IOU:
                 reviews.append(Review(**base, action="confirm"))
             else:
-                reviews.append(Review(**base, action="correct", geometry=_polygons(o)))
+                reviews.append(Review(**base, action="correct", geometry=polygons(o)))
         else:
             dup = any(f.geometry.intersects(outlines.geometry.iloc[j]) for j in used)
             reviews.append(Review(**base, action="reject",
@@ -198,7 +200,7 @@ def simulate_reviews(cases: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, registry:
     for j, o in enumerate(outlines.geometry):
         if j in used:
             continue
-        g = _polygons(o)
+        g = polygons(o)
         if g is None:
             continue
         parcel, district, squad = locate(g, registry)
@@ -314,7 +316,7 @@ def run() -> dict[str, Any]:
         # the analyst has checked those tiles whole: every structure in them is marked
         for xy, rank in order.items():
             if rank < n:
-                g = _polygons(gpd.GeoSeries([shapely.box(*mercantile.bounds(*xy, ZOOM))],
+                g = polygons(gpd.GeoSeries([shapely.box(*mercantile.bounds(*xy, ZOOM))],
                                             crs=4326).to_crs(crs).iloc[0]
                               .intersection(rp["region"]))
                 if g is not None:

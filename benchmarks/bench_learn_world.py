@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import time
@@ -57,6 +58,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from benchmarks.bench_learn import polygons
 from benchmarks.common import machine
 
 #: The village world whose districts are surveyed and reviewed (fixed before any run).
@@ -70,20 +72,8 @@ REVIEWER = "bench-truth-analyst"
 CONFIRM_IOU = 0.5
 #: A task lying this share on a legal structure of its kind is that (permitted) structure.
 ON_LEGAL = 0.5
-
-
-def _iou(a: BaseGeometry, b: BaseGeometry) -> float:
-    inter = a.intersection(b).area
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _polygon(g: BaseGeometry) -> BaseGeometry | None:
-    g = shapely.make_valid(g)
-    parts = [p for p in getattr(g, "geoms", [g]) if p.geom_type == "Polygon" and p.area >= 0.05]
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+#: The register refuses outlines (parts) smaller than this, m².
+MIN_OUTLINE_M2 = 0.05
 
 
 def simulate_reviews(tasks: gpd.GeoDataFrame, violations: gpd.GeoDataFrame,
@@ -91,7 +81,7 @@ def simulate_reviews(tasks: gpd.GeoDataFrame, violations: gpd.GeoDataFrame,
                      registry: Any) -> list[Any]:
     """The analyst's reviews of one survey's tasks, from the world's truth (module doc, 2)."""
     from pipeline.diff import locate
-    from pipeline.evaluate import _same
+    from pipeline.evaluate import MATCH_IOU, _same, iou
     from pipeline.reviews import CLASSES, Review, added_task_id
 
     truth = violations[violations.intersects(area)].reset_index(drop=True)
@@ -101,7 +91,7 @@ def simulate_reviews(tasks: gpd.GeoDataFrame, violations: gpd.GeoDataFrame,
             v = truth.iloc[int(j)]
             # the category the truth gives decides how the shapes are compared
             if _same(t.geometry, v.geometry, str(v.category)):
-                pairs.append((_iou(t.geometry, v.geometry), t.category == v.category, i, int(j)))
+                pairs.append((iou(t.geometry, v.geometry), t.category == v.category, i, int(j)))
     match: dict[int, int] = {}
     used: set[int] = set()
     for _, _, i, j in sorted(pairs, key=lambda p: (p[1], p[0]), reverse=True):
@@ -118,9 +108,9 @@ def simulate_reviews(tasks: gpd.GeoDataFrame, violations: gpd.GeoDataFrame,
                     v.object_class in CLASSES.get(v.category, ()):
                 out.append(Review(**base, action="relabel", category=str(v.category),
                                   object_class=str(v.object_class)))
-            g = _polygon(v.geometry)
+            g = polygons(v.geometry, MIN_OUTLINE_M2)
             if v.category == "illegal_billboard" or g is None or \
-                    _iou(t.geometry, v.geometry) >= CONFIRM_IOU:
+                    iou(t.geometry, v.geometry) >= CONFIRM_IOU:
                 out.append(Review(**base, action="confirm"))
             else:
                 out.append(Review(**base, action="correct", geometry=g))
@@ -128,13 +118,13 @@ def simulate_reviews(tasks: gpd.GeoDataFrame, violations: gpd.GeoDataFrame,
         # the legal structure itself (its class, or the same shape), not a part of one: a
         # "shed" that is a water tank on a permitted roof is no structure of its own
         mine = legal.iloc[legal.sindex.query(t.geometry, predicate="intersects")]
-        shape = np.array([_iou(g, t.geometry) >= 0.3 for g in mine.geometry], bool)
+        shape = np.array([iou(g, t.geometry) >= MATCH_IOU for g in mine.geometry], bool)
         same = mine[(mine.object_class == t.object_class).to_numpy() | shape]
         on = same.geometry.intersection(t.geometry).area.sum()
         out.append(Review(**base, action="reject", reason="permitted"
                           if on >= ON_LEGAL * t.geometry.area else "not_a_structure"))
     for j, v in truth.iterrows():
-        g = _polygon(v.geometry)
+        g = polygons(v.geometry, MIN_OUTLINE_M2)
         if j in used or g is None or v.object_class not in CLASSES.get(v.category, ()):
             continue
         parcel, district, squad = locate(g, registry)
@@ -176,14 +166,7 @@ def evaluate(card: str | None, seeds: tuple[int, ...]) -> dict[str, Any]:
     worlds = [run_child("benchmarks.bench_crossworld", RENDERER, str(s),
                         *(["--model", card] if card else [])) for s in seeds]
     return {"pooled": pooled(worlds, "default checks"), "seeds": list(seeds),
-            "eval_s": round(time.perf_counter() - t0, 1), "worlds": worlds}
-
-
-def res_crs(registry: Path) -> Any:
-    """The CRS of a world's registry (the register's, when it has none of its own)."""
-    from pipeline.survey import load_registry
-
-    return load_registry(registry).crs
+            "eval_s": round(time.perf_counter() - t0, 1)}
 
 
 def run() -> dict[str, Any]:
@@ -220,7 +203,7 @@ def run() -> dict[str, Any]:
         (work / "progress.json").write_text(json.dumps(out, indent=1, default=str))
 
     # 1. the review world, cut into districts, each one survey
-    side = DISTRICT_M * (2 if SURVEYS == 4 else SURVEYS)
+    side = DISTRICT_M * math.ceil(math.sqrt(SURVEYS))  # a square of districts
     res = synthesize(work / "world", WorldConfig(size_m=side, seed=REVIEW_SEED,
                                                  renderer=RENDERER), frames=False)
     date = dt.date.fromisoformat(json.loads((work / "world" / "world.json").read_text())
@@ -232,11 +215,11 @@ def run() -> dict[str, Any]:
         run_survey(SurveySpec((str(path),), res.registry, work / "surveys" / f"d{k}",
                               cases=base, survey_id=f"d{k}", survey_date=date))
     out["survey_s"] = round(time.perf_counter() - t0, 1)
-    layers = read_register(base, register_crs(base) or res_crs(res.registry))
+    registry = load_registry(res.registry)
+    layers = read_register(base, register_crs(base) or registry.crs)
     obs = layers["observations"]
     violations = gpd.read_file(res.truths[0], layer="violations")
     objects = gpd.read_file(res.truths[0], layer="objects")
-    registry = load_registry(res.registry)
     reviews: dict[str, list[Any]] = {}
     for k, (_, area) in enumerate(districts, start=1):
         sid = f"d{k}"

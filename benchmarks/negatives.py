@@ -44,23 +44,24 @@ NEON_LIC = "NEON AOP imagery, CC0 1.0 (via weecology/DeepForest, code MIT)"
 OAM_LIC = "OpenAerialMap imagery, CC-BY 4.0 (attribute: OpenAerialMap contributors)"
 
 
-def blob(repo, commit, path):
+def blob(repo: str, commit: str, path: str) -> bytes:
     """The file's bytes; b"" where the mirror lacks the blob (files of 4 MiB or more)."""
     r = subprocess.run(["git", "-C", repo, "show", f"{commit}:{path}"], capture_output=True)
     return r.stdout if r.returncode == 0 else b""
 
 
-def tifs(repo, commit, folder):
+def tifs(repo: str, commit: str, folder: str) -> list[str]:
     names = subprocess.run(["git", "-C", repo, "ls-tree", "--name-only", commit, folder + "/"],
                            check=True, capture_output=True, text=True).stdout.split()
     return [n for n in names if n.endswith(".tif")]
 
 
-def save_source(folder, meta):
+def save_source(folder: Path, meta: dict[str, Any]) -> None:
     (folder / "SOURCE.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
-def write_plain_as_geotiff(rgb, dst, epsg, ulx, uly, gsd_m):
+def write_plain_as_geotiff(rgb: np.ndarray, dst: Path, epsg: int, ulx: float, uly: float,
+                           gsd_m: float) -> None:
     h, w = rgb.shape[:2]
     with rasterio.open(dst, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8",
                        crs=f"EPSG:{epsg}", transform=from_origin(ulx, uly, gsd_m, gsd_m),
@@ -68,7 +69,7 @@ def write_plain_as_geotiff(rgb, dst, epsg, ulx, uly, gsd_m):
         ds.write(rgb.transpose(2, 0, 1))
 
 
-def crop_geotiff(data, window, dst):
+def crop_geotiff(data: bytes, window: Window, dst: Path) -> None:
     with rasterio.MemoryFile(data) as mf, mf.open() as ds:
         prof = ds.profile.copy()
         prof.update(width=window.width, height=window.height,
@@ -90,7 +91,7 @@ def _decode(data: bytes, what: str) -> np.ndarray:
     return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
-def neon_tiles(DF: str, OUT: Path) -> None:
+def neon_tiles(df: str, out: Path) -> None:
     """NEON plot tiles (GeoTIFF, UTM, 10 cm), copied unchanged."""
     # --- NEON plot tiles (GeoTIFF, UTM, 10 cm): copied unchanged -------------------------------
     for name, parts, desc in [
@@ -103,13 +104,13 @@ def neon_tiles(DF: str, OUT: Path) -> None:
                                    (DF_HEAD, "src/deepforest/data", "")],
          "San Joaquin (CA) plot tiles"),
     ]:
-        folder = OUT / name
+        folder = out / name
         files, skipped = [], []
         for commit, src, sub in parts:
-            for p in tifs(DF, commit, src):
+            for p in tifs(df, commit, src):
                 if src == "src/deepforest/data" and "SJER" not in p:
                     continue
-                data = blob(DF, commit, p)
+                data = blob(df, commit, p)
                 if not data:          # the 1 km tiles (>= 4 MiB) are absent from the mirror
                     skipped.append(p)
                     continue
@@ -125,7 +126,7 @@ def neon_tiles(DF: str, OUT: Path) -> None:
                              "not_included": skipped, "files": files})
 
 
-def neon_crops(DF: str, OUT: Path) -> None:
+def neon_crops(df: str, out: Path) -> None:
     """NEON crops shipped as plain images (JPEG/PNG), written as GeoTIFF."""
     for name, path, epsg, ulx, uly, desc in [
         ("neon-blan-pasture", "src/deepforest/data/2019_BLAN_3_751000_4330000_image_crop.jpg",
@@ -133,9 +134,9 @@ def neon_crops(DF: str, OUT: Path) -> None:
         ("neon-yell-forest-road", "src/deepforest/data/2019_YELL_2_541000_4977000_image_crop.png",
          32612, 541000.0, 4978000.0, "Yellowstone (WY) forest with a road"),
     ]:
-        folder = OUT / name
+        folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
-        rgb = _decode(blob(DF, DF_HEAD, path), path)
+        rgb = _decode(blob(df, DF_HEAD, path), path)
         dst = folder / (Path(path).stem + ".tif")
         write_plain_as_geotiff(np.ascontiguousarray(rgb), dst, epsg, ulx, uly, 0.10)
         save_source(folder, {"name": f"NEON AOP RGB 10 cm, {desc} (DeepForest sample crop)",
@@ -150,21 +151,21 @@ def neon_crops(DF: str, OUT: Path) -> None:
                                         "source_pixels": list(rgb.shape[1::-1])}]})
 
 
-def oam_tiles(DF: str, TCD: str, OUT: Path) -> None:
+def oam_tiles(df: str, tcd: str, out: Path) -> None:
     """OpenAerialMap tiles (GeoTIFF, EPSG:3395), whole or a window."""
     oam = [
-        ("oam-dry-pasture-brazil", DF, DF_HEAD, "github.com/weecology/DeepForest",
+        ("oam-dry-pasture-brazil", df, DF_HEAD, "github.com/weecology/DeepForest",
          "src/deepforest/data/5dded5bc0140b80006d2e565_23.tif", None,
          "dry pasture, Goiás/Mato Grosso, Brazil (15.63 S, 51.59 W)", 9.62),
-        ("oam-pasig-river-water", DF, DF_HEAD, "github.com/weecology/DeepForest",
+        ("oam-pasig-river-water", df, DF_HEAD, "github.com/weecology/DeepForest",
          "src/deepforest/data/5b90f92da0d7280005fab355_4310.tif", (630, 660, 570, 606),
          "Pasig River water, Manila (14.60 N, 120.98 E)", 9.69),
-        ("restor-orchard-valencia", TCD, TCD_C, "github.com/Restor-Foundation/tcd",
+        ("restor-orchard-valencia", tcd, TCD_C, "github.com/Restor-Foundation/tcd",
          "data/5c15321f63d9810007f8b06f_10_00000.tif", (258, 690, 1140, 825),
          "orchard, Valencia, Spain (39.17 N, 0.41 W)", 7.75),
     ]
     for name, repo, commit, repo_url, path, win, desc, gsd_ground in oam:
-        folder = OUT / name
+        folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
         data = blob(repo, commit, path)
         dst = folder / Path(path).name
@@ -186,7 +187,7 @@ def oam_tiles(DF: str, TCD: str, OUT: Path) -> None:
                              "files": [{"file": dst.name}]})
 
 
-def odm_crops(ODM: str, OUT: Path) -> None:
+def odm_crops(odm: str, out: Path) -> None:
     """Building-free row bands of OpenDroneMap's test photos (DJI FC350, Toledo OH)."""
     ODM_CROPS = {  # photo: (first row, end row), full width 2400 px
         "DJI_0066": (0, 300), "DJI_0067": (0, 1000), "DJI_0068": (0, 1200), "DJI_0069": (640, 1800),
@@ -196,13 +197,13 @@ def odm_crops(ODM: str, OUT: Path) -> None:
         "DJI_0096": (500, 1800), "DJI_0102": (0, 1200), "DJI_0103": (440, 1800),
         "DJI_0104": (840, 1800)}
     GSD = 0.034
-    folder = OUT / "odm-toledo-field-forest"
+    folder = out / "odm-toledo-field-forest"
     folder.mkdir(parents=True, exist_ok=True)
     to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32617", always_xy=True)
     files = []
     for photo, (r0, r1) in ODM_CROPS.items():
         path = f"tests/test_data/images/{photo}.JPG"
-        data = blob(ODM, ODM_C, path)
+        data = blob(odm, ODM_C, path)
         gps = Image.open(io.BytesIO(data)).getexif().get_ifd(0x8825)
         lat = _dms(gps[2]) * (-1 if gps[1] == "S" else 1)
         lon = _dms(gps[4]) * (-1 if gps[3] == "W" else 1)

@@ -14,12 +14,17 @@ MATCH_IOU = 0.3
 BILLBOARD_RADIUS_M = 2.0
 
 
+def iou(a: Any, b: Any) -> float:
+    """Intersection over union of two outlines (0 when both are empty)."""
+    inter = a.intersection(b).area
+    union = a.area + b.area - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
 def _same(task_geom: Any, truth_geom: Any, category: str) -> bool:
     if category == "illegal_billboard":
         return bool(task_geom.distance(truth_geom) <= BILLBOARD_RADIUS_M)
-    inter = task_geom.intersection(truth_geom).area
-    union = task_geom.area + truth_geom.area - inter
-    return union > 0 and inter / union >= MATCH_IOU
+    return iou(task_geom, truth_geom) >= MATCH_IOU
 
 
 def _pairs(found: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, category: str) -> tuple[int, int]:
