@@ -142,9 +142,10 @@ def tile_of(geom: BaseGeometry, crs: Any) -> tuple[int, int]:
 
 def polygons(g: BaseGeometry, min_area: float = 0.0) -> BaseGeometry | None:
     """The valid polygons of ``g`` (parts over ``min_area`` m²), or None when there is none."""
-    g = shapely.make_valid(g)
-    parts = [p for p in getattr(g, "geoms", [g])
-             if p.geom_type == "Polygon" and p.area > 0 and p.area >= min_area]
+    flat = shapely.get_parts(shapely.make_valid(g))
+    while any(p.geom_type in ("MultiPolygon", "GeometryCollection") for p in flat):
+        flat = shapely.get_parts(flat)  # a collection may hold multipolygons
+    parts = [p for p in flat if p.geom_type == "Polygon" and p.area > 0 and p.area >= min_area]
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)

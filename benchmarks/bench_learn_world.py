@@ -14,7 +14,8 @@ worlds of the cross-world benchmark.
 2. **Simulated analyst** (:func:`simulate_reviews`), from the world's truth, as an analyst
    would judge each task on the map:
    - a task that is a true violation (the contract's matching, ``pipeline.evaluate``: IoU
-     >= 0.3, a billboard within 2 m) is *confirmed* when its outline has IoU >= 0.5 with the
+     >= 0.3, a billboard within 2 m; across categories both rules must hold, so a roof
+     task beside a true billboard is no match for it) is *confirmed* when its outline has IoU >= 0.5 with the
      truth, else *corrected* to the true outline; a wrong category or class is *relabelled*
      first;
    - a task that is a legal structure (half of it on legal structures of its class, or of
@@ -84,13 +85,16 @@ def simulate_reviews(tasks: gpd.GeoDataFrame, violations: gpd.GeoDataFrame,
     from pipeline.evaluate import MATCH_IOU, _same, iou
     from pipeline.reviews import CLASSES, Review, added_task_id
 
-    truth = violations[violations.intersects(area)].reset_index(drop=True)
+    # a violation belongs to the district holding its representative point (one survey each)
+    truth = violations[violations.representative_point().within(area)].reset_index(drop=True)
     pairs = []
     for i, t in enumerate(tasks.itertuples()):
         for j in truth.sindex.query(t.geometry.buffer(2.0), predicate="intersects"):
             v = truth.iloc[int(j)]
-            # the category the truth gives decides how the shapes are compared
-            if _same(t.geometry, v.geometry, str(v.category)):
+            # each category's rule must hold: a roof task within 2 m of a true billboard
+            # is no match for it (the billboard rule alone is a distance)
+            if _same(t.geometry, v.geometry, str(v.category)) and \
+                    _same(t.geometry, v.geometry, str(t.category)):
                 pairs.append((iou(t.geometry, v.geometry), t.category == v.category, i, int(j)))
     match: dict[int, int] = {}
     used: set[int] = set()
@@ -209,6 +213,8 @@ def run() -> dict[str, Any]:
     date = dt.date.fromisoformat(json.loads((work / "world" / "world.json").read_text())
                                  ["survey_dates"][0])
     districts = cut_districts(res.orthos[0], work / "districts", DISTRICT_M)[:SURVEYS]
+    if len(districts) != SURVEYS:
+        raise RuntimeError(f"the review world gave {len(districts)} districts, not {SURVEYS}")
     base = work / "surveyed.gpkg"
     t0 = time.perf_counter()
     for k, (path, _) in enumerate(districts, start=1):

@@ -15,7 +15,7 @@ from typing import Any
 
 from models.dataset import CLASSES, DatasetConfig, build_dataset, split_folders
 from models.real import RealDatasetConfig, real_training_set
-from models.train import TrainConfig, config_dict, train
+from models.train import TrainConfig, config_dict, run_record, train
 
 #: Synthetic validation worlds (never training seeds).
 VAL_SEEDS = (1900, 1901)
@@ -82,7 +82,9 @@ def train_and_package(job: TrainingJob,
     best = train(data_yaml, job.out / "run", job.train, resume=job.resume)
     calibration: Sequence[Path] = calibration_from_data_yaml(data_yaml) if job.onnx else ()
     card = package_model(best, job.out / "model", classes=CLASSES, gsd_cm=gsd,
-                         imgsz=job.train.imgsz, training={"train": config_dict(job.train), **prov},
+                         imgsz=job.train.imgsz,
+                         training={"train": config_dict(job.train),
+                                   "run": run_record(job.out / "run"), **prov},
                          onnx=job.onnx, calibration=calibration)
     return set_score_thresholds(card, best, split_folders(data_yaml, "val"),
                                 job.train.imgsz)

@@ -112,3 +112,27 @@ def train(data_yaml: Path | str, out_dir: Path | str, config: TrainConfig,
 def config_dict(config: TrainConfig) -> dict[str, Any]:
     """The config as plain data for the model card."""
     return asdict(config)
+
+
+def run_record(out_dir: Path | str) -> dict[str, Any]:
+    """What a training run did (from ultralytics' ``results.csv``): for the model card.
+
+    The epochs asked for are a ceiling (``time_h`` may fit fewer); this records the epochs
+    run, the hours taken and the validation figures of the best epoch (highest mask
+    mAP50-95; the figures are on the run's own validation split, which is not held out).
+    """
+    import csv
+
+    path = Path(out_dir) / "train" / "results.csv"
+    if not path.exists():
+        return {}
+    with path.open(newline="") as f:
+        rows = [{k.strip(): v.strip() for k, v in r.items()} for r in csv.DictReader(f)]
+    if not rows:
+        return {}
+    best = max(rows, key=lambda r: float(r.get("metrics/mAP50-95(M)") or 0.0))
+    keys = {"box_map50": "metrics/mAP50(B)", "mask_map50": "metrics/mAP50(M)",
+            "mask_map50_95": "metrics/mAP50-95(M)"}
+    return {"epochs_run": len(rows), "hours": round(float(rows[-1]["time"]) / 3600, 2),
+            "best_epoch": int(float(best["epoch"])),
+            "best_val": {k: round(float(best[c]), 3) for k, c in keys.items() if best.get(c)}}

@@ -713,7 +713,7 @@ def _construction_excess(geom: BaseGeometry, cls: str, registry: Registry, cfg: 
     """
     if not cfg.on("extension_depth"):
         permitted = registry.permitted_by_kind[cls]
-        raw = geom.difference(permitted) if not permitted.is_empty else geom
+        raw = areal(geom.difference(permitted)) if not permitted.is_empty else geom
         return (("illegal_construction", raw, trail) if raw.area >= cfg.min_violation_m2
                 else (None, Polygon(), trail))
     min_area = cfg.min_violation_m2

@@ -46,6 +46,18 @@ def test_the_simulated_analyst_judges_every_task_and_adds_every_missed_violation
     # and one true violation the survey "missed": its task dropped
     first = violations[violations.category != "illegal_billboard"].geometry.iloc[0]
     missed = tasks.geometry.intersects(first)
+    # a true billboard no task found, with a false "roof" 1 m from it: no match for the board
+    spot = _open_ground(cover, pd.concat([objects, fake[["geometry"]]], ignore_index=True), 14.0)
+    x0, y0 = spot.bounds[:2]
+    board = shapely.box(x0, y0, x0 + 3.0, y0 + 0.5)
+    row = violations[violations.category != "illegal_billboard"].iloc[[0]].copy()
+    row["category"], row["object_class"] = "illegal_billboard", "billboard"
+    violations = pd.concat([violations, row.set_geometry([board], crs=violations.crs)],
+                           ignore_index=True)
+    roof = fake.iloc[[0]].copy()
+    roof["task_id"] = "FAKE-BESIDE-BOARD"
+    roof = roof.set_geometry([shapely.box(x0 + 4.0, y0, x0 + 12.0, y0 + 8.0)], crs=tasks.crs)
+    fake = pd.concat([fake, roof], ignore_index=True)
     shown = pd.concat([tasks[~missed], fake], ignore_index=True)
     reviews = simulate_reviews(shown, violations, objects, "S1", cover,
                                load_registry(surveyed_world["registry"]))
@@ -53,14 +65,19 @@ def test_the_simulated_analyst_judges_every_task_and_adds_every_missed_violation
     assert (last["FAKE-GROUND"].action, last["FAKE-GROUND"].reason) == \
         ("reject", "not_a_structure")
     assert (last["FAKE-LEGAL"].action, last["FAKE-LEGAL"].reason) == ("reject", "permitted")
+    assert not any(r.task_id == "FAKE-BESIDE-BOARD" and r.action in ("relabel", "confirm")
+                   for r in reviews)
     # every task shown gets one final verdict; each true violation is found once or added
     assert set(shown.task_id) <= set(last)
     verdicts = Counter(r.action for r in reviews if r.action != "relabel")
     assert verdicts["confirm"] + verdicts["correct"] + verdicts["reject"] == len(shown)
-    judged = [v for v in violations.itertuples() if v.geometry.intersects(cover)]
+    judged = [v for v in violations.itertuples()
+              if v.geometry.representative_point().within(cover)]
     assert verdicts["confirm"] + verdicts["correct"] + verdicts["add"] == len(judged)
     added = [r for r in reviews if r.action == "add"]
     assert any(r.geometry.intersection(first).area > 0.9 * first.area for r in added)
+    assert any(r.category == "illegal_billboard" and r.geometry.distance(board) < 0.1
+               for r in added)
     # and the register takes every review of the real tasks
     for r in reviews:
         if not r.task_id.startswith("FAKE"):

@@ -82,6 +82,9 @@ def test_train_one_tiny_epoch_exports_and_cards(tmp_path):
     assert card.classes == CLASSES and card.imgsz == 64 and card.gsd_cm == 10.0
     assert card.default_runtime == "onnx-int8"  # quantized on the run's own training tiles
     assert card.training["quantization"]["calibration_tiles"] == 12  # 6 tiles x 2 epochs
+    run = card.training["run"]  # what the run did, not only what it was asked
+    assert run["epochs_run"] == 1 and run["best_epoch"] == 1 and run["hours"] >= 0
+    assert set(run["best_val"]) == {"box_map50", "mask_map50", "mask_map50_95"}
     for kind in ("pt", "onnx", "onnx-int8"):
         path = card.weights_path(card_path, kind)
         assert path.exists() and sha256_file(path) == card.sha256[kind]
