@@ -15,9 +15,9 @@ worlds of the cross-world benchmark.
    would judge each task on the map:
    - a task that is a true violation (the contract's matching, ``pipeline.evaluate``: IoU
      >= 0.3, a billboard within 2 m; across categories both rules must hold, so a roof
-     task beside a true billboard is no match for it) is *confirmed* when its outline has IoU >= 0.5 with the
-     truth, else *corrected* to the true outline; a wrong category or class is *relabelled*
-     first;
+     task beside a true billboard is no match for it) is *confirmed* when its outline has
+     IoU >= 0.5 with the truth, else *corrected* to the true outline; a wrong category or
+     class is *relabelled* first;
    - a task that is a legal structure (half of it on legal structures of its class, or of
      the same shape: IoU >= 0.3) is *rejected* as ``permitted`` (the model saw a real
      structure: neutral for learning); a "shed" that is part of a permitted roof (a water
