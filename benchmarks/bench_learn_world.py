@@ -27,7 +27,8 @@ worlds of the cross-world benchmark.
 3. **Learn, for N surveys** (``SKYPATROL_LEARN_WORLD_N``, default 1, 2, 4): a copy of the
    register gets the reviews of the first N surveys and the shipped model is fine-tuned on
    them (``LearnConfig``: 12 epochs, lr0 0.001, its 100 m-block held-out share judging the
-   promotion).
+   promotion; ``SKYPATROL_LEARN_WORLD_REPLAY`` synthetic classic tiles per reviewed tile
+   rehearsed with them, default 0).
 4. **Judge** the shipped card and each fine-tuned card (promoted or not) on the held-out
    village worlds (``benchmarks.bench_crossworld.HELD_OUT["village"]``, the first
    ``SKYPATROL_LEARN_WORLD_EVAL`` of them, default all 6): the whole survey job on both
@@ -185,7 +186,7 @@ def run() -> dict[str, Any]:
         or DEFAULT_N
     n_eval = int(os.environ.get("SKYPATROL_LEARN_WORLD_EVAL", str(len(HELD_OUT[RENDERER]))))
     seeds = HELD_OUT[RENDERER][:n_eval]
-    cfg = LearnConfig()
+    cfg = LearnConfig(replay=float(os.environ.get("SKYPATROL_LEARN_WORLD_REPLAY", "0")))
     out: dict[str, Any] = {
         "benchmark": "learn-world",
         "date": dt.date.today().isoformat(),
@@ -197,7 +198,8 @@ def run() -> dict[str, Any]:
                 "village worlds no model or check was trained or tuned on",
         "machine": machine(),
         "config": {"learn": {"epochs": cfg.epochs, "lr0": cfg.lr0, "batch": cfg.batch,
-                             "held_out_share": cfg.held_out_share, "block_m": cfg.block_m},
+                             "held_out_share": cfg.held_out_share, "block_m": cfg.block_m,
+                             "replay": cfg.replay},
                    "confirm_iou": CONFIRM_IOU, "on_legal": ON_LEGAL},
     }
     shutil.rmtree(work, ignore_errors=True)
@@ -256,6 +258,7 @@ def run() -> dict[str, Any]:
         rep = learn_from_reviews(reg, work / f"n{n}" / "learn", cfg=cfg)
         run_n.update(learn_s=round(time.perf_counter() - t0, 1), fine_tune_s=rep["fine_tune_s"],
                      train_tiles=rep["train_tiles"], held_out_tiles=rep["held_out_tiles"],
+                     replay_tiles=rep["replay_tiles"],
                      reviewed_sites=rep["reviewed_sites"], learn_held_out=rep["held_out"],
                      promoted=rep["promoted"], card=rep["card"])
         new = evaluate(rep["card"], seeds)

@@ -48,24 +48,24 @@ def train_flow(
 
 @task(cache_policy=NO_CACHE)
 def learn_task(cases: str, out: str, base_card: str | None, epochs: int,
-               device: str) -> dict[str, object]:
+               device: str, replay: float = 0.0) -> dict[str, object]:
     """Reviewed tiles, fine-tune, judgement on the held-out reviews, promotion."""
     from pipeline.learn import LearnConfig, learn_from_reviews
     from pipeline.register_pg import register_ref
 
     return learn_from_reviews(register_ref(cases), Path(out),
                               Path(base_card) if base_card else None,
-                              LearnConfig(epochs=epochs, device=device))
+                              LearnConfig(epochs=epochs, device=device, replay=replay))
 
 
 @flow(name="learn-from-reviews", log_prints=True)
 def learn_flow(cases: str, out: str, base_card: str | None = None, epochs: int = 12,
-               device: str = "cpu") -> dict[str, object]:
+               device: str = "cpu", replay: float = 0.0) -> dict[str, object]:
     """Fine-tune the model on the analysts' reviews of the register's surveys.
 
     The same job as ``skypatrol train --from-reviews`` (``pipeline.learn``); the new model
     is promoted only when it is better on the held-out reviews (``promoted`` in the report).
     """
-    report = learn_task(cases, out, base_card, epochs, device)
+    report = learn_task(cases, out, base_card, epochs, device, replay)
     print(f"held out: {report['held_out']}; promoted: {report['promoted']}")
     return report

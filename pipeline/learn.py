@@ -19,6 +19,11 @@
    a tile of the training part never shows a held-out site): ``held_out_share`` of the
    blocks are kept out of the fine-tune and judge both models.
 3. **Fine-tune** the current model's weights on the training tiles (a low learning rate).
+   With ``replay`` > 0, fully labelled tiles of fresh synthetic worlds of the parent's own
+   generators (its card's training record; seeds from ``replay_seed``, which no training or
+   evaluation set uses) join the training split, ``replay`` of them for each reviewed
+   tile: rehearsal, so that a fine-tune on reviews — mostly rejections, and no labels for
+   the permitted structures around the violations — does not unlearn what a roof is.
 4. **Judge and promote.** Both models detect on the held-out tiles; a reviewed positive is
    found when detections cover half its outline, a rejected one is a false finding when they
    do. The new model is promoted only when neither its recall nor its precision on the
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -65,6 +71,8 @@ class LearnConfig:
             there are neither labels nor background.
         min_sites: fewer reviewed sites than this is too little to learn from.
         device: ``cpu`` or a CUDA index.
+        replay: synthetic tiles of the parent's generators per reviewed training tile
+            (0: reviews only); ``replay_seed`` is the first of their world seeds.
 
     """
 
@@ -76,6 +84,8 @@ class LearnConfig:
     min_sites: int = 4
     device: str = "cpu"
     context_m: float = 4.0
+    replay: float = 0.0
+    replay_seed: int = 7000
 
 
 @dataclass
@@ -406,6 +416,40 @@ def build_dataset(layers: dict[str, Any], sites: list[Site], card_path: Path, ou
     return data, made
 
 
+#: Tiles cut from each synthetic world epoch for replay (two epochs a world).
+REPLAY_TILES_PER_EPOCH = 60
+
+
+def add_replay(data_yaml: Path, card: Any, tiles: int, first_seed: int,
+               size_m: float = 240.0) -> int:
+    """Add ``tiles`` synthetic tiles of the card's own generators to the training split.
+
+    Worlds of seeds ``first_seed``... (``size_m`` square) are drawn at the card's GSD and
+    tile size by the generators its training record names (``classic`` when it names
+    none) and cut into ``replay/`` beside the reviewed tiles; ``data.yaml`` then trains on
+    both folders. Returns the number of tiles added.
+    """
+    import yaml
+
+    from models.dataset import DatasetConfig
+    from models.dataset import build_dataset as synthetic_dataset
+
+    if tiles <= 0:
+        return 0
+    renderers = tuple((card.training or {}).get("dataset", {}).get("renderers") or ("classic",))
+    worlds = math.ceil(tiles / (2 * REPLAY_TILES_PER_EPOCH))
+    per_epoch = math.ceil(tiles / (2 * worlds))
+    root = data_yaml.parent / "replay"
+    shutil.rmtree(root, ignore_errors=True)
+    synthetic_dataset(root, DatasetConfig(seeds=tuple(range(first_seed, first_seed + worlds)),
+                                          size_m=size_m, gsd_cm=card.gsd_cm, imgsz=card.imgsz,
+                                          tiles_per_epoch=per_epoch, renderers=renderers))
+    spec = yaml.safe_load(data_yaml.read_text())
+    spec["train"] = [str(spec["train"]), str((root / "images" / "train").resolve())]
+    data_yaml.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return len(list((root / "images" / "train").glob("*.jpg")))
+
+
 def judge(card_path: Path, weights: Path, sites: Sequence[Site], gsd_m: float,
           ground: Sequence[GroundTile] = ()) -> Judgement:
     """A model's recall and precision on the held-out reviewed ground.
@@ -521,6 +565,8 @@ def learn_from_reviews(cases: Path | str, out: Path, base_card: Path | None = No
     if n_train == 0 or n_val == 0:
         raise InputError(f"{cases}: the reviewed sites fall {n_train} in training and {n_val} "
                          "held out; review sites in more places (100 m blocks) to learn")
+    replayed = add_replay(data, card, math.ceil(cfg.replay * n_train), cfg.replay_seed) \
+        if cfg.replay > 0 else 0
     tcfg = TrainConfig(model=str(card.weights_path(base, "pt")), epochs=cfg.epochs,
                        imgsz=card.imgsz, batch=cfg.batch, device=cfg.device, lr0=cfg.lr0,
                        optimizer="AdamW", warmup_epochs=1.0, patience=cfg.epochs)
@@ -541,7 +587,7 @@ def learn_from_reviews(cases: Path | str, out: Path, base_card: Path | None = No
         "register": str(cases), "reviewed_sites": counts,
         "reviewed_areas": {"count": len(areas),
                            "m2": round(sum(a.geometry.area for a in areas), 1)},
-        "train_tiles": n_train, "held_out_tiles": n_val,
+        "train_tiles": n_train, "held_out_tiles": n_val, "replay_tiles": replayed,
         "held_out": {"old": _figures(old), "new": _figures(new)},
         "promoted": promoted, "fine_tune_s": fine_tune_s, "config": asdict(cfg),
     }

@@ -395,18 +395,22 @@ def demo(out: Path, size_m: float, seed: int, lang: str) -> None:
                    "reviews.")
 @click.option("--base", "base_card", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="With --from-reviews: the model card to fine-tune [default: shipped].")
+@click.option("--replay", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
+              help="With --from-reviews: synthetic tiles of the base model's own generators "
+                   "per reviewed training tile, trained on together with the reviews "
+                   "(rehearsal: 0 = reviews only).")
 def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_size_m: float,
           tiles: int, epochs: int, time_h: float | None, imgsz: int, batch: int, device: str,
           model_yaml: str, resume: bool, no_onnx: bool, real: tuple[Path, ...],
           hold_out: tuple[str, ...], real_repeat: int, lr0: float | None,
           world_seed: int, renderers: tuple[str, ...], from_reviews: Path | str | None,
-          base_card: Path | None) -> None:
+          base_card: Path | None, replay: float) -> None:
     """Train the detection model (synthetic worlds, plus real tiles with --real) and package it.
 
     With --from-reviews, fine-tune it on the bureau's reviewed surveys instead.
     """
     if from_reviews is not None:
-        _learn(from_reviews, out, base_card, epochs, batch, device)
+        _learn(from_reviews, out, base_card, epochs, batch, device, replay)
         return
 
     def body() -> None:
@@ -442,13 +446,14 @@ def train(out: Path, data: Path | None, data_gsd_cm: float, worlds: int, world_s
 
 
 def _learn(cases: Path | str, out: Path, base_card: Path | None, epochs: int, batch: int,
-           device: str) -> None:
+           device: str, replay: float = 0.0) -> None:
     def body() -> None:
         from pipeline.learn import LearnConfig, learn_from_reviews
 
         bar = _Bar()
         report = learn_from_reviews(cases, out, base_card,
-                                    LearnConfig(epochs=epochs, batch=min(batch, 8), device=device),
+                                    LearnConfig(epochs=epochs, batch=min(batch, 8), device=device,
+                                                replay=replay),
                                     progress=lambda d, t: bar("reviewed tiles", d, t))
         bar.close()
         old, new = report["held_out"]["old"], report["held_out"]["new"]

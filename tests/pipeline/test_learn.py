@@ -1,6 +1,7 @@
 """Learning from reviews: the reviewed tiles' labels follow the analysts, the fine-tuned model
 is judged on held-out reviews against its parent, and promoted only when better."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from pipeline.diff import locate
 from pipeline.learn import (
     Judgement,
     LearnConfig,
+    add_replay,
     better,
     build_dataset,
     learn_from_reviews,
@@ -132,6 +134,28 @@ def test_the_fine_tune_is_judged_on_held_out_reviews(reviewed, tmp_path):
                       Judgement(recall=held["old"]["recall"], precision=held["old"]["precision"]))
     assert report["promoted"] == promoted
     assert json.loads((tmp_path / "learn" / "learn.json").read_text())["promoted"] == promoted
+
+
+def test_replay_adds_labelled_tiles_of_the_parents_own_generators(tmp_path):
+    data = tmp_path / "dataset" / "data.yaml"
+    (tmp_path / "dataset" / "images" / "train").mkdir(parents=True)
+    data.write_text(f'path: "{data.parent}"\ntrain: images/train\nval: images/val\n'
+                    "names:\n  0: building\n  1: shed\n  2: billboard\n")
+    card = ModelCard.load(DEFAULT_CARD)  # trained on classic worlds: its record names none
+    card = dataclasses.replace(card, training={**card.training,
+                                               "dataset": {"renderers": ["village"]}})
+    n = add_replay(data, card, 7, 7000, size_m=80.0)
+    images = sorted((tmp_path / "dataset" / "replay" / "images" / "train").glob("*.jpg"))
+    assert n == len(images) >= 7
+    assert all(p.name.startswith("village7000_") for p in images)
+    labels = [p.parent.parent.parent / "labels" / "train" / f"{p.stem}.txt" for p in images]
+    assert all(p.exists() for p in labels) and any(p.read_text().strip() for p in labels)
+    import yaml
+
+    spec = yaml.safe_load(data.read_text())
+    assert spec["train"] == ["images/train", str(images[0].parent.resolve())]
+    assert spec["val"] == "images/val"  # the held-out reviews alone judge
+    assert add_replay(data, card, 0, 7000) == 0
 
 
 def test_a_rejected_finding_goes_but_the_roof_it_lay_on_stays():
