@@ -223,7 +223,8 @@ def _pooled_rows(label: str, pooled: dict[str, Any]) -> list[str]:
 def crossworld_section() -> str:
     """Cross-world accuracy per generator and model, and the check ablation table."""
     runs = [(name, _load(name)) for name in ("crossworld", "crossworld-village-model",
-                                             "crossworld-mixed-model")]
+                                             "crossworld-mixed-model",
+                                             "crossworld-mixed2-model")]
     runs = [(n, r) for n, r in runs if r]
     if not runs:
         return "(not measured yet: `python -m benchmarks crossworld`)"
@@ -231,9 +232,11 @@ def crossworld_section() -> str:
             "billboards P / R / area | resolved P / R |", "|---|---|---|---|---|"]
     rows: list[str] = []
     for _, r in runs:
-        renderers = (r.get("training") or {}).get("dataset", {}).get("renderers", [])
+        training = r.get("training") or {}
+        renderers = training.get("dataset", {}).get("renderers", [])
+        real = " and real tiles" if training.get("real") else ""
         model = "shipped model (trained on classic only)" if r["model"] == "shipped" \
-            else "candidate trained on both (not shipped)" if len(renderers) > 1 \
+            else f"candidate trained on both{real} (not shipped)" if len(renderers) > 1 \
             else "village-only model"
         for renderer, v in r["renderers"].items():
             n = len(v["worlds"])
