@@ -93,7 +93,6 @@ def _decode(data: bytes, what: str) -> np.ndarray:
 
 def neon_tiles(df: str, out: Path) -> None:
     """NEON plot tiles (GeoTIFF, UTM, 10 cm), copied unchanged."""
-    # --- NEON plot tiles (GeoTIFF, UTM, 10 cm): copied unchanged -------------------------------
     for name, parts, desc in [
         ("neon-harv-forest", [(DF_2018, "data/HARV", "")], "Harvard Forest (MA) plot tiles"),
         ("neon-osbs-sandhill-lakes", [(DF_2018, "data/OSBS", "")],

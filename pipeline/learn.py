@@ -416,7 +416,7 @@ def build_dataset(layers: dict[str, Any], sites: list[Site], card_path: Path, ou
     return data, made
 
 
-#: Tiles cut from each synthetic world epoch for replay (two epochs a world).
+#: Tiles cut from each synthetic world epoch for replay.
 REPLAY_TILES_PER_EPOCH = 60
 
 
@@ -437,13 +437,15 @@ def add_replay(data_yaml: Path, card: Any, tiles: int, first_seed: int,
     if tiles <= 0:
         return 0
     renderers = tuple((card.training or {}).get("dataset", {}).get("renderers") or ("classic",))
-    worlds = math.ceil(tiles / (2 * REPLAY_TILES_PER_EPOCH))
-    per_epoch = math.ceil(tiles / (2 * worlds))
+    epochs = DatasetConfig.epochs  # survey epochs drawn per world
+    worlds = math.ceil(tiles / (epochs * REPLAY_TILES_PER_EPOCH))
+    per_epoch = math.ceil(tiles / (epochs * worlds))
     root = data_yaml.parent / "replay"
     shutil.rmtree(root, ignore_errors=True)
     synthetic_dataset(root, DatasetConfig(seeds=tuple(range(first_seed, first_seed + worlds)),
                                           size_m=size_m, gsd_cm=card.gsd_cm, imgsz=card.imgsz,
-                                          tiles_per_epoch=per_epoch, renderers=renderers))
+                                          tiles_per_epoch=per_epoch, epochs=epochs,
+                                          renderers=renderers))
     spec = yaml.safe_load(data_yaml.read_text())
     spec["train"] = [str(spec["train"]), str((root / "images" / "train").resolve())]
     data_yaml.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -565,8 +567,7 @@ def learn_from_reviews(cases: Path | str, out: Path, base_card: Path | None = No
     if n_train == 0 or n_val == 0:
         raise InputError(f"{cases}: the reviewed sites fall {n_train} in training and {n_val} "
                          "held out; review sites in more places (100 m blocks) to learn")
-    replayed = add_replay(data, card, math.ceil(cfg.replay * n_train), cfg.replay_seed) \
-        if cfg.replay > 0 else 0
+    replayed = add_replay(data, card, math.ceil(cfg.replay * n_train), cfg.replay_seed)
     tcfg = TrainConfig(model=str(card.weights_path(base, "pt")), epochs=cfg.epochs,
                        imgsz=card.imgsz, batch=cfg.batch, device=cfg.device, lr0=cfg.lr0,
                        optimizer="AdamW", warmup_epochs=1.0, patience=cfg.epochs)
