@@ -68,6 +68,7 @@ BENCHMARKS = {
     "web": _lazy("bench_web"),
     "learn": _lazy("bench_learn"),
     "crossworld": _lazy("bench_crossworld"),
+    "real-checks": _lazy("bench_real_checks"),
     "learn-world": _lazy("bench_learn_world"),
 }
 

@@ -74,18 +74,26 @@ def _survey(spec: Any, detection_paths: list[str] | None, keep: Path,
     return paths
 
 
-def child(renderer: str, seed: int, model: Path | None, ablate: bool) -> None:
-    from geodata.synthetic import WorldConfig, synthesize
+def check_configs(ablate: bool = True) -> dict[str, Any]:
+    """``default checks``, and with ``ablate`` each check toggled: a default one switched off
+    (``without NAME``), one off by default switched on (``with NAME``); ``ground_spill``
+    needs ``min_ground_contrast`` set as well and is not toggled."""
     from pipeline.checks import CHECKS
     from pipeline.diff import DEFAULT_OFF, DiffConfig
+
+    configs = {"default checks": DiffConfig()}
+    if ablate:
+        configs |= {(f"with {c}" if c in DEFAULT_OFF else f"without {c}"):
+                    DiffConfig(off=DEFAULT_OFF ^ {c}) for c in CHECKS if c != "ground_spill"}
+    return configs
+
+
+def child(renderer: str, seed: int, model: Path | None, ablate: bool) -> None:
+    from geodata.synthetic import WorldConfig, synthesize
     from pipeline.evaluate import evaluate_survey
     from pipeline.survey import SurveySpec
 
-    configs = {"default checks": DiffConfig()}
-    if ablate:  # each check toggled: a default one off, an optional one on (ground_spill needs
-        # min_ground_contrast set as well: not toggled)
-        configs |= {(f"with {c}" if c in DEFAULT_OFF else f"without {c}"):
-                    DiffConfig(off=DEFAULT_OFF ^ {c}) for c in CHECKS if c != "ground_spill"}
+    configs = check_configs(ablate)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         world = root / "world"

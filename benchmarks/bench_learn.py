@@ -34,7 +34,9 @@ docs/real-data.md says how the data is brought in; ``SKYPATROL_REAL_DATA``, defa
    :func:`pipeline.learn.learn_from_reviews` fine-tunes the shipped model
    (``SKYPATROL_LEARN_EPOCHS``, default 15; ``SKYPATROL_LEARN_LR0``, default learn's 0.001;
    ``held_out_share`` 0.25 of ``block_m`` = 30 m blocks: the review half is too small for
-   100 m blocks to leave both a training and a held-out part). Then the shipped card and the
+   100 m blocks to leave both a training and a held-out part; ``SKYPATROL_LEARN_REPLAY``,
+   default 0: synthetic tiles of the parent's generators per reviewed training tile, as
+   ``skypatrol train --from-reviews --replay``). Then the shipped card and the
    fine-tuned card (``report["card"]``, promoted or not) are both evaluated on the
    **evaluation half** exactly as the ``real`` benchmark does (survey tiling, each card's
    default runtime, match at mask IoU >= 0.5 inside the labelled ground; ``shed`` counts as a
@@ -247,7 +249,8 @@ def run() -> dict[str, Any]:
         or DEFAULT_N
     epochs = int(os.environ.get("SKYPATROL_LEARN_EPOCHS", "15"))
     lr0 = float(os.environ.get("SKYPATROL_LEARN_LR0", str(LearnConfig.lr0)))
-    cfg = LearnConfig(epochs=epochs, lr0=lr0, held_out_share=0.25, block_m=30.0)
+    replay = float(os.environ.get("SKYPATROL_LEARN_REPLAY", "0"))
+    cfg = LearnConfig(epochs=epochs, lr0=lr0, held_out_share=0.25, block_m=30.0, replay=replay)
     town = DEFAULT_HOLD_OUT[0]
     out: dict[str, Any] = {
         "benchmark": "learn",
@@ -336,6 +339,7 @@ def run() -> dict[str, Any]:
             continue
         res.update(learn_s=round(time.perf_counter() - t0, 1), fine_tune_s=rep["fine_tune_s"],
                    train_tiles=rep["train_tiles"], held_out_tiles=rep["held_out_tiles"],
+                   replay_tiles=rep["replay_tiles"],
                    reviewed_sites=rep["reviewed_sites"], learn_held_out=rep["held_out"],
                    promoted=rep["promoted"], card=rep["card"])
         new = evaluate_half(evaluation, rep["card"])
@@ -348,6 +352,7 @@ def run() -> dict[str, Any]:
         out["runs"][str(n)] = res
         (work / "progress.json").write_text(json.dumps(out, indent=2, default=str))
     out["config"] = {"learn": {"epochs": cfg.epochs, "held_out_share": cfg.held_out_share,
-                               "block_m": cfg.block_m, "lr0": cfg.lr0, "batch": cfg.batch},
+                               "block_m": cfg.block_m, "lr0": cfg.lr0, "batch": cfg.batch,
+                               "replay": cfg.replay},
                      "match_iou": MATCH_IOU, "confirm_iou": CONFIRM_IOU}
     return out

@@ -292,12 +292,53 @@ def crossworld_section() -> str:
     return "\n".join(out)
 
 
+def real_checks_section() -> str:
+    """The check ablation on real towns and negative scenes (``benchmarks.bench_real_checks``)."""
+    from benchmarks.bench_real_checks import verdicts
+
+    r = _load("real-checks")
+    if not r:
+        return "(not measured yet: `python -m benchmarks real-checks`)"
+    towns = r.get("towns", {})
+    neg = r.get("negatives", {})
+    if "pooled" not in towns and "pooled" not in neg:
+        return "(not measured: no real data here, see docs/real-data.md)"
+    base_t = towns.get("pooled", {}).get("default checks")
+    base_n = neg.get("pooled", {}).get("default checks")
+    out = [f"Shipped model, {r['date']}, {r['machine']['cores']} cores. Towns: "
+           + ", ".join(f"{t} ({v['tiles']} tiles, {v['gsd_cm'][0]:g} cm)"
+                       for t, v in towns.get("towns", {}).items())
+           + (f": {base_t['buildings']} OSM buildings, default checks building P / R / IoU "
+              f"{f2(base_t['precision'])} / {f2(base_t['recall'])} / "
+              f"{f2(base_t['mean_iou_matched'])}" if base_t else "")
+           + (f". Negative scenes: {len(neg['scenes'])} ({neg['area_ha']:g} ha), default "
+              f"checks {base_n['findings_per_ha']:g} findings/ha" if base_n else "") + ".", "",
+           "| check | towns: building P / R / IoU, default → toggled | negative scenes: "
+           "findings/ha, default → toggled | verdict of running it |", "|---|---|---|---|"]
+    for v in verdicts(r).values():
+        t = v.get("towns")
+        cell_t = " / ".join(f"{f2(a)}→{f2(b)}" for k, (a, b) in t.items()
+                            if k != "detected") + f" ({t['detected'][0]}→{t['detected'][1]} "\
+            "found)" if t else "–"
+        n = v.get("negatives_per_ha")
+        cell_n = f"{n[0]:g}→{n[1]:g}" if n else "–"
+        toggled = "switched on" if v["default"] == "off" else "switched off"
+        out.append(f"| `{v['check']}` ({toggled}) | {cell_t} | {cell_n} | {v['verdict']} |")
+    return "\n".join(out)
+
+
+def f2(v: float | None) -> str:
+    """A figure to two decimals, or – when there is none."""
+    return "–" if v is None else f"{v:.2f}"
+
+
 def main() -> None:
     """Replace the marked sections of README.md and the docs."""
     for doc, key, body in (("../README.md", "real", real_section()),
                            ("model.md", "model", model_section()),
                            ("benchmarks.md", "bench", bench_section()),
-                           ("checks.md", "crossworld", crossworld_section())):
+                           ("checks.md", "crossworld", crossworld_section()),
+                           ("checks.md", "real-checks", real_checks_section())):
         path = ROOT / "docs" / doc
         text = path.read_text()
         pattern = re.compile(rf"<!-- results:{key} -->.*?<!-- /results:{key} -->", re.S)
