@@ -178,30 +178,45 @@ def _survey_pooled(worlds: list[dict[str, Any]]) -> str:
     return "; ".join(out)
 
 
+#: What each model name of the real results files stands for.
+_REAL_MODELS = {
+    "shipped": "shipped model (synthetic worlds only)",
+    "previous model (synthetic only)": "shipped model (synthetic worlds only)",
+    "mixed": "candidate 1: both generators + real tiles of four towns (not shipped)",
+    "mixed2": "candidate 2: candidate 1 fine-tuned on more worlds + real tiles (not shipped)",
+}
+
+
 def real_section() -> str:
-    """Held-out real town and negative scenes, each model measured (``make bench`` real)."""
-    res = _load("real")
+    """Held-out real town and negative scenes, each model measured on the same day.
+
+    The newest results file that measured several models together is shown
+    (``real-mixed2-candidate``, else ``real``), at the GSDs the goal is set for (<= 10 cm).
+    """
+    name = next((n for n in ("real-mixed2-candidate", "real") if _load(n)), None)
+    res = _load(name) if name else None
     if not res:
         return "Not measured yet: `python -m benchmarks real` (see docs/real-data.md)."
-    lines = ["| model | held-out town, GSD | buildings | recall | precision | mean IoU "
+    lines = ["| model | held-out town (<= 10 cm) | buildings | recall | precision | mean IoU "
              "(matched) | false billboards | negative scenes: findings/ha |",
              "|---|---|---|---|---|---|---|---|"]
-    for name, m in res["models"].items():
-        label = name
+    for model, m in res["models"].items():
         neg = m.get("negatives")
-        negs = (f"{neg['findings_per_ha']} ({neg['findings']} in {neg['area_ha']} ha)"
+        negs = (f"{neg['findings_per_ha']:g} ({neg['findings']} in {neg['area_ha']:g} ha)"
                 if isinstance(neg, dict) else "-")
         towns = m.get("towns") if isinstance(m.get("towns"), dict) else {}
         for town, t in towns.items():
-            for gsd, v in t["per_gsd"].items():
-                lines.append(
-                    f"| {label} | {town}, {gsd} | {v['buildings']} | {v['recall']} | "
-                    f"{v['precision']} | {v['mean_iou_matched']} | "
-                    f"{v['billboard_detections']} | {negs} |")
+            v = next((x for k, x in t.items() if k.startswith("gsd_le_")), None)
+            if v is None or not v.get("buildings"):
+                continue
+            lines.append(
+                f"| {_REAL_MODELS.get(model, model)} | {town} | {v['buildings']} | "
+                f"{f2(v['recall'])} | {f2(v['precision'])} | {f2(v['mean_iou_matched'])} | "
+                f"{v['billboard_detections']} | {negs} |")
     mach = res.get("machine", {})
-    when = res.get("date", "see benchmarks/results/real.json")
     lines += ["", f"{res.get('note', '')}. Goal: {res.get('goal', '')}. Measured on "
-              f"{mach.get('cores', '?')} cores, {when}."]
+              f"{mach.get('cores', '?')} cores, {res.get('date', '?')} "
+              f"(`benchmarks/results/{name}.json`, which also has 13 and 26 cm)."]
     return "\n".join(lines)
 
 

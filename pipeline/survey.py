@@ -506,9 +506,11 @@ def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
     evidence = write_evidence(out, tasks.assign(source=list(update.tasks.source[sent])),
                               rasters)
     timings["evidence_s"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
     write_task_files(out, tasks, spec.lang)
     write_resolved(out, update.resolved)
     write_detections(out, detections)
+    timings["task_files_s"] = round(time.perf_counter() - t0, 2)
     summary = {
         "status": "ok",
         "survey_id": survey_id,
@@ -523,11 +525,17 @@ def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
         "registry": str(spec.registry),
         "cases": str(spec.cases_path),
     }
+    t0 = time.perf_counter()
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
     write_report(out, summary, tasks, update.resolved, spec.lang)
+    timings["report_s"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
     write_work_orders(out, tasks, summary, spec.lang, evidence, road_parcels(spec.registry),
                       earlier_imagery(update.surveys, survey_id, date))
     write_qgis_project(out, summary, spec.registry, rasters, detections.crs, spec.lang)
+    timings["work_orders_s"] = round(time.perf_counter() - t0, 2)
+    # the report was written with the stages up to it; the summary keeps all of them
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
     return summary
 
 

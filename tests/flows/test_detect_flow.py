@@ -30,7 +30,9 @@ def test_outputs_of_the_contract_exist(two_surveys):
     assert det.crs.to_epsg() == 4549
     summary = json.loads((out / "summary.json").read_text())
     assert summary["survey_id"] == "S1" and summary["imagery_area_km2"] > 0.01
-    assert set(summary["stage_timings_s"]) >= {"ingest_s", "detect_s", "diff_s", "cases_s"}
+    assert set(summary["stage_timings_s"]) >= {"ingest_s", "detect_s", "diff_s", "cases_s",
+                                               "evidence_s", "task_files_s", "report_s",
+                                               "work_orders_s"}
     inputs = {i["source"].rsplit("/", 1)[-1]: i for i in summary["inputs"]}
     assert inputs["broken.jpg"]["status"] == "skipped"
     assert inputs["broken.jpg"]["reason"] in ("corrupt_jpeg", "not_an_image")
