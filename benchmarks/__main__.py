@@ -93,7 +93,9 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     for name in names:
         result = BENCHMARKS[name]()
-        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        # a run with a non-default setting names its own file (e.g. learn-replay)
+        stem = str(result.get("results_file") or name)
+        (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
 
 

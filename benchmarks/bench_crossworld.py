@@ -32,6 +32,28 @@ SIZE_M = 300.0
 CATEGORIES = ("illegal_construction", "green_encroachment", "illegal_billboard")
 
 
+def detect_once(spec: Any, detection_paths: list[str] | None = None,
+                keep: Path | None = None) -> tuple[Any, Any, list[str], list[str]]:
+    """A survey's first stages: ``(registry, ingest report, rasters, detection files)``.
+
+    Detects only when ``detection_paths`` is None; new detections are copied to ``keep``
+    when given (a survey removes its work folder when done). Images the ingest refuses are
+    in the report, not in the rasters.
+    """
+    from pipeline import survey as sv
+
+    registry = sv.start_checks(spec)
+    report = sv.ingest(spec.inputs, registry.crs, spec.ingest, strict=False)
+    rasters = [sv.prepare_raster(i, spec.workdir, registry.crs) for i in report.ok]
+    if detection_paths is None:
+        detection_paths = [sv.detect_image(r, spec.model, registry.crs, spec.workdir)
+                           for r in rasters]
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            detection_paths = [shutil.copy(d, str(keep)) for d in detection_paths]
+    return registry, report, rasters, detection_paths
+
+
 def _survey(spec: Any, detection_paths: list[str] | None, keep: Path,
             light: bool = False) -> list[str]:
     """The survey job of ``pipeline.survey.run_survey``, detecting only when not yet done.
@@ -43,17 +65,9 @@ def _survey(spec: Any, detection_paths: list[str] | None, keep: Path,
     from models.runtime import Detector
     from pipeline import survey as sv
 
-    registry = sv.start_checks(spec)
-    report = sv.ingest(spec.inputs, registry.crs, spec.ingest, strict=False)
+    registry, report, rasters, paths = detect_once(spec, detection_paths, keep)
     survey_id, date = sv.survey_identity(spec, report)
-    rasters = [sv.prepare_raster(i, spec.workdir, registry.crs) for i in report.ok]
     cov = sv.coverage(report.ok, rasters, registry.crs)
-    if detection_paths is None:
-        keep.mkdir(parents=True, exist_ok=True)
-        detection_paths = [shutil.copy(sv.detect_image(r, spec.model, registry.crs,
-                                                       spec.workdir), str(keep))
-                           for r in rasters]
-    paths = detection_paths
     detections = sv.combine_detections(paths, registry.crs)
     detections, violations = sv.decide(detections, rasters, registry, date, spec.diff,
                                        Detector(spec.model))

@@ -43,10 +43,10 @@ docs/real-data.md says how the data is brought in; ``SKYPATROL_REAL_DATA``, defa
    found building): building recall, precision (a lower bound: OSM misses some roofs) and the
    mean IoU of the matched pairs. The shipped card's figures do not depend on N and are
    measured once; learn's card holds the fine-tune's last epoch.
-5. **Result** (``benchmarks/results/learn.json``): per N the reviews by action, learn's
-   train/held-out tiles and its own judgement on its held-out reviews (which are review-half
-   data), ``fine_tune_s``, ``promoted``, and the evaluation half's figures old vs new; plus what
-   was held out, the split and the machine.
+5. **Result** (``benchmarks/results/learn.json``; ``learn-replay.json`` with replay): per N
+   the reviews by action, learn's train/held-out tiles and its own judgement on its
+   held-out reviews (which are review-half data), ``fine_tune_s``, ``promoted``, and the
+   evaluation half's figures old vs new; plus what was held out, the split and the machine.
 
 Intermediate files go to ``SKYPATROL_LEARN_WORK`` (default ``runs/bench-learn``), with
 ``progress.json`` rewritten after each N. Rerun::
@@ -101,17 +101,22 @@ def split_patches(patches: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
     return review, evaluation
 
 
-def write_open_registry(path: Path, area: BaseGeometry, crs: Any) -> Path:
-    """A registry of one residential parcel over ``area``, no permits, one squad."""
+def write_open_registry(path: Path, area: BaseGeometry, crs: Any,
+                        name: str = "Banepa") -> Path:
+    """A registry of one residential parcel over ``area``, no permits, one squad.
+
+    ``name`` names the district (the parcel is ``NAME-1``, the squad ``NAME-1``).
+    """
     from geodata.registry import write_registry
 
     def empty(cols: dict[str, str]) -> gpd.GeoDataFrame:
         return gpd.GeoDataFrame({c: pd.Series([], dtype=t) for c, t in cols.items()},
                                 geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
-    parcels = gpd.GeoDataFrame({"parcel_id": ["BANEPA-1"], "land_use": ["residential"],
-                                "district": ["Banepa"]}, geometry=[area], crs=crs)
-    jur = gpd.GeoDataFrame({"district": ["Banepa"], "squad": ["Banepa-1"]},
+    parcels = gpd.GeoDataFrame({"parcel_id": [f"{name.upper()}-1"],
+                                "land_use": ["residential"], "district": [name]},
+                               geometry=[area], crs=crs)
+    jur = gpd.GeoDataFrame({"district": [name], "squad": [f"{name}-1"]},
                            geometry=[area], crs=crs)
     return write_registry(
         path, parcels=parcels,
@@ -220,7 +225,7 @@ def evaluate_half(patches: list[dict[str, Any]], card: str | None) -> dict[str, 
     """Building recall, precision and mean IoU of a card on the evaluation half's patches."""
     from models.runtime import Detector
     from pipeline.detect import TilingConfig, detect_raster
-    from pipeline.real_evaluation import _totals, score_patch
+    from pipeline.real_evaluation import building_totals, score_patch
 
     detector = Detector(card)
     tiling = TilingConfig.for_detector(detector)
@@ -229,7 +234,7 @@ def evaluate_half(patches: list[dict[str, Any]], card: str | None) -> dict[str, 
     for p in patches:
         det = detect_raster(p["path"], detector, tiling, p["truth"].crs)
         parts.append(score_patch(det, p["truth"], p["region"]))
-    res = _totals(parts)
+    res = building_totals(parts)
     res.update(card=str(detector.card_path), runtime=detector.runtime,
                detect_s=round(time.perf_counter() - t0, 1))
     return res
@@ -263,6 +268,8 @@ def run() -> dict[str, Any]:
                 "OSM misses some roofs, so precision is a lower bound",
         "machine": machine(),
     }
+    if replay:  # the reviews-only figures stay in learn.json
+        out["results_file"] = "learn-replay"
     if not real.is_dir():
         out["skipped"] = f"no {real} (see docs/real-data.md)"
         return out

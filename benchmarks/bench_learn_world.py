@@ -35,10 +35,10 @@ worlds of the cross-world benchmark.
    epochs, task precision and recall per category, area found / true, resolved — the
    cross-world benchmark's figures, pooled.
 
-Result: ``benchmarks/results/learn-world.json`` (reviews per action for each N, fine-tune
-time on this machine, learn's own held-out judgement, old vs new pooled figures). Work files
-go to ``SKYPATROL_LEARN_WORLD_WORK`` (default ``runs/bench-learn-world``) with
-``progress.json`` after each step. Rerun::
+Result: ``benchmarks/results/learn-world.json`` (``learn-world-replay.json`` with replay):
+reviews per action for each N, fine-tune time on this machine, learn's own held-out
+judgement, old vs new pooled figures. Work files go to ``SKYPATROL_LEARN_WORLD_WORK``
+(default ``runs/bench-learn-world``) with ``progress.json`` after each step. Rerun::
 
     YOLO_OFFLINE=true .venv/bin/python -m benchmarks learn-world
 """
@@ -202,6 +202,8 @@ def run() -> dict[str, Any]:
                              "replay": cfg.replay},
                    "confirm_iou": CONFIRM_IOU, "on_legal": ON_LEGAL},
     }
+    if cfg.replay:  # the reviews-only figures stay in learn-world.json
+        out["results_file"] = "learn-world-replay"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
 

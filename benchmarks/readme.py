@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from benchmarks.ablation import f1, verdicts
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -190,11 +192,14 @@ _REAL_MODELS = {
 def real_section() -> str:
     """Held-out real town and negative scenes, each model measured on the same day.
 
-    The newest results file that measured several models together is shown
-    (``real-mixed2-candidate``, else ``real``), at the GSDs the goal is set for (<= 10 cm).
+    Of the ``real*.json`` results, the newest (then the one with the most models) is shown,
+    at the GSDs the goal is set for (<= 10 cm); ``make bench`` writes ``real.json``.
     """
-    name = next((n for n in ("real-mixed2-candidate", "real") if _load(n)), None)
-    res = _load(name) if name else None
+    found = [(json.loads(f.read_text()), f.stem) for f in sorted(RESULTS.glob("real*.json"))
+             if f.stem != "real-checks"]
+    found = [(r, n) for r, n in found if isinstance(r.get("models"), dict)]
+    res, name = max(found, key=lambda rn: (rn[0].get("date", ""), len(rn[0]["models"])),
+                    default=(None, ""))
     if not res:
         return "Not measured yet: `python -m benchmarks real` (see docs/real-data.md)."
     lines = ["| model | held-out town (<= 10 cm) | buildings | recall | precision | mean IoU "
@@ -211,12 +216,15 @@ def real_section() -> str:
                 continue
             lines.append(
                 f"| {_REAL_MODELS.get(model, model)} | {town} | {v['buildings']} | "
-                f"{f2(v['recall'])} | {f2(v['precision'])} | {f2(v['mean_iou_matched'])} | "
+                f"{f3(v['recall'])} | {f3(v['precision'])} | {f3(v['mean_iou_matched'])} | "
                 f"{v['billboard_detections']} | {negs} |")
     mach = res.get("machine", {})
+    gsds = sorted({g for m in res["models"].values() if isinstance(m.get("towns"), dict)
+                   for t in m["towns"].values() for g in t.get("per_gsd", {})},
+                  key=lambda g: float(g.rstrip("cm")))
     lines += ["", f"{res.get('note', '')}. Goal: {res.get('goal', '')}. Measured on "
               f"{mach.get('cores', '?')} cores, {res.get('date', '?')} "
-              f"(`benchmarks/results/{name}.json`, which also has 13 and 26 cm)."]
+              f"(`benchmarks/results/{name}.json`, per GSD: {', '.join(gsds) or 'none'})."]
     return "\n".join(lines)
 
 
@@ -272,10 +280,6 @@ def crossworld_section() -> str:
                     for r, a in ablations.items())
                 + " | verdict |", "|---|" + "---|" * len(ablations) + "---|"]
 
-        def f1(p: dict[str, Any]) -> float:
-            a, b = p["precision"] or 0.0, p["recall"] or 0.0
-            return 0.0 if a + b == 0 else 2 * a * b / (a + b)
-
         for run in next(iter(ablations.values()))["pooled"]:
             if run == "default checks":
                 continue
@@ -289,7 +293,8 @@ def crossworld_section() -> str:
                         a, b = base[c][k], alt[c][k]
                         if a is not None and b is not None and abs(a - b) >= 0.005:
                             diffs.append(f"{_CAT.get(c, c)} {short} {a:.2f}→{b:.2f}")
-                    gain = (f1(alt[c]) - f1(base[c])) * (1 if on else -1)  # of running it
+                    gain = (f1(alt[c]["precision"], alt[c]["recall"])  # of running it
+                            - f1(base[c]["precision"], base[c]["recall"])) * (1 if on else -1)
                     helps |= gain >= 0.01
                     harms |= gain <= -0.01
                 cells.append("; ".join(diffs) or "no change")
@@ -309,8 +314,6 @@ def crossworld_section() -> str:
 
 def real_checks_section() -> str:
     """The check ablation on real towns and negative scenes (``benchmarks.bench_real_checks``)."""
-    from benchmarks.bench_real_checks import verdicts
-
     r = _load("real-checks")
     if not r:
         return "(not measured yet: `python -m benchmarks real-checks`)"
@@ -320,21 +323,26 @@ def real_checks_section() -> str:
         return "(not measured: no real data here, see docs/real-data.md)"
     base_t = towns.get("pooled", {}).get("default checks")
     base_n = neg.get("pooled", {}).get("default checks")
-    out = [f"Shipped model, {r['date']}, {r['machine']['cores']} cores. Towns: "
-           + ", ".join(f"{t} ({v['tiles']} tiles, {v['gsd_cm'][0]:g} cm)"
-                       for t, v in towns.get("towns", {}).items())
-           + (f": {base_t['buildings']} OSM buildings, default checks building P / R / IoU "
-              f"{f2(base_t['precision'])} / {f2(base_t['recall'])} / "
-              f"{f2(base_t['mean_iou_matched'])}" if base_t else "")
-           + (f". Negative scenes: {len(neg['scenes'])} ({neg['area_ha']:g} ha), default "
-              f"checks {base_n['findings_per_ha']:g} findings/ha" if base_n else "") + ".", "",
+    head = f"Shipped model, {r['date']}, {r['machine']['cores']} cores."
+    if base_t:
+        head += (" Towns: " + ", ".join(f"{t} ({v['tiles']} tiles, {v['gsd_cm'][0]:g} cm)"
+                                        for t, v in towns["towns"].items())
+                 + f": {base_t['buildings']} OSM buildings, default checks building P / R / "
+                 f"IoU {f3(base_t['precision'])} / {f3(base_t['recall'])} / "
+                 f"{f3(base_t['mean_iou_matched'])}.")
+    if base_n:
+        head += (f" Negative scenes: {len(neg['scenes'])} ({neg['area_ha']:g} ha), default "
+                 f"checks {base_n['findings_per_ha']:g} findings/ha.")
+    out = [head, "",
            "| check | towns: building P / R / IoU, default → toggled | negative scenes: "
            "findings/ha, default → toggled | verdict of running it |", "|---|---|---|---|"]
     for v in verdicts(r).values():
         t = v.get("towns")
-        cell_t = " / ".join(f"{f2(a)}→{f2(b)}" for k, (a, b) in t.items()
-                            if k != "detected") + f" ({t['detected'][0]}→{t['detected'][1]} "\
-            "found)" if t else "–"
+        cell_t = "–"
+        if t:
+            cell_t = (" / ".join(f"{f3(a)}→{f3(b)}" for k, (a, b) in t.items()
+                                 if k != "detected")
+                      + f" ({t['detected'][0]}→{t['detected'][1]} found)")
         n = v.get("negatives_per_ha")
         cell_n = f"{n[0]:g}→{n[1]:g}" if n else "–"
         toggled = "switched on" if v["default"] == "off" else "switched off"
@@ -342,9 +350,10 @@ def real_checks_section() -> str:
     return "\n".join(out)
 
 
-def f2(v: float | None) -> str:
-    """A figure to two decimals, or – when there is none."""
-    return "–" if v is None else f"{v:.2f}"
+def f3(v: float | None) -> str:
+    """A figure to three decimals, or – when there is none (two would show an IoU of 0.697
+    as 0.70, beside a goal of 0.7)."""
+    return "–" if v is None else f"{v:.3f}"
 
 
 def main() -> None:

@@ -139,7 +139,8 @@ def score_patch(det: gpd.GeoDataFrame, truth: gpd.GeoDataFrame,
             "area_ha": region.area / 1e4}
 
 
-def _totals(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def building_totals(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Pooled building recall, precision and matched IoU of scored patches (``score_patch``)."""
     n_true = sum(p["n_true"] for p in parts)
     n_det = sum(p["n_detected"] for p in parts)
     tp = sum(p["tp"] for p in parts)
@@ -181,8 +182,8 @@ def evaluate_towns(roots: Sequence[Path | str], towns: Sequence[HoldOut],
         fine = [p for k, ps in by_gsd.items() if float(k[:-2]) <= FINE_GSD_CM for p in ps]
         report["towns"][town.name] = {
             "tiles": len(tiles),
-            f"gsd_le_{FINE_GSD_CM:g}cm": _totals(fine),
-            "per_gsd": {k: _totals(v) for k, v in sorted(by_gsd.items())},
+            f"gsd_le_{FINE_GSD_CM:g}cm": building_totals(fine),
+            "per_gsd": {k: building_totals(v) for k, v in sorted(by_gsd.items())},
         }
     return report
 
@@ -239,6 +240,12 @@ def _warp_to_utm(ds: rasterio.io.DatasetReader, dst: Path) -> None:
                       resampling=Resampling.bilinear, dst_nodata=0)
 
 
+def valid_area_ha(path: Path | str) -> float:
+    """The ground a raster images, hectares: its valid (mask) pixels times the pixel area."""
+    with rasterio.open(path) as ds:
+        return float((ds.read_masks(1) > 0).sum()) * abs(ds.transform.a * ds.transform.e) / 1e4
+
+
 def evaluate_negatives(folders: Sequence[Path | str], card: Path | str | None = None,
                        runtime: str | None = None) -> dict[str, Any]:
     """Findings per hectare on real scenes with no structures (each with a SOURCE.json).
@@ -255,9 +262,8 @@ def evaluate_negatives(folders: Sequence[Path | str], card: Path | str | None = 
             area, found = 0.0, 0
             by_class: dict[str, int] = defaultdict(int)
             for _, tif in scene_rasters(folder, Path(tmp)):
+                area += valid_area_ha(tif)
                 with rasterio.open(tif) as ds:
-                    valid = (ds.read_masks(1) > 0).sum()
-                    area += valid * abs(ds.transform.a * ds.transform.e) / 1e4
                     crs = ds.crs
                 det = detect_raster(str(tif), detector, tiling, crs)
                 found += len(det)

@@ -526,7 +526,6 @@ def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
         "cases": str(spec.cases_path),
     }
     t0 = time.perf_counter()
-    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
     write_report(out, summary, tasks, update.resolved, spec.lang)
     timings["report_s"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
@@ -534,7 +533,7 @@ def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
                       earlier_imagery(update.surveys, survey_id, date))
     write_qgis_project(out, summary, spec.registry, rasters, detections.crs, spec.lang)
     timings["work_orders_s"] = round(time.perf_counter() - t0, 2)
-    # the report was written with the stages up to it; the summary keeps all of them
+    # last, so that it times every stage
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
     return summary
 
