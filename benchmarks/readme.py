@@ -184,8 +184,9 @@ def _survey_pooled(worlds: list[dict[str, Any]]) -> str:
 _REAL_MODELS = {
     "shipped": "shipped model (synthetic worlds only)",
     "previous model (synthetic only)": "shipped model (synthetic worlds only)",
-    "mixed": "candidate 1: both generators + real tiles of four towns (not shipped)",
-    "mixed2": "candidate 2: candidate 1 fine-tuned on more worlds + real tiles (not shipped)",
+    "mixed": "candidate 1: both synthetic generators (not shipped)",
+    "mixed2": "candidate 2: candidate 1 fine-tuned on more worlds + real tiles of four other "
+              "towns (not shipped)",
 }
 
 
