@@ -40,11 +40,13 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg"}
 SIDECAR_SUFFIXES = {".json"}
 #: Files that travel with imagery and are not imagery: GDAL's side files (.aux.xml, .ovr,
 #: .msk, world files), DJI's RTK and flight records (.MRK, .obs, .nav, .bin, .SRT, .LRF),
-#: RAW photos and videos (.DNG, .MP4, .MOV), logs as CSV, and checksums. Folders are full
-#: of them; they are passed over, never "unusable inputs".
+#: RAW photos and videos (.DNG, .MP4, .MOV), logs as CSV, checksums, and vector data
+#: (GeoPackage, GeoJSON, Shapefile, KML: flight plans, boundaries, outlines). Folders are
+#: full of them; they are passed over, never "unusable inputs".
 SIDE_FILE_SUFFIXES = {".xml", ".ovr", ".msk", ".tfw", ".tifw", ".jgw", ".wld", ".prj",
                       ".mrk", ".obs", ".nav", ".bin", ".srt", ".lrf", ".md5",
-                      ".sha256", ".dng", ".mp4", ".mov", ".csv"}
+                      ".sha256", ".dng", ".mp4", ".mov", ".csv",
+                      ".gpkg", ".geojson", ".shp", ".shx", ".dbf", ".cpg", ".kml", ".kmz"}
 
 
 class Reason(StrEnum):

@@ -89,10 +89,11 @@ def test_the_cli_and_the_flow_fail_the_broken_survey_without_traceback(
     assert summary["status"] == "failed" and len(summary["inputs"]) == 5
 
 
-def test_gdal_and_dji_side_files_are_not_inputs(tmp_path):
+def test_gdal_and_dji_side_files_and_vector_data_are_not_inputs(tmp_path):
     for name in ("ortho.tif", "ortho.tif.aux.xml", "ortho.tif.ovr", "ortho.tfw",
                  "DJI_202604011000_Timestamp.MRK", "rtk.obs", "rtk.nav", "PPKRAW.bin",
-                 "DJI_0001.JPG", "DJI_0001.json"):
+                 "DJI_0001.JPG", "DJI_0001.json", "truth.gpkg", "plan.kml", "area.geojson",
+                 "parcels.shp", "parcels.dbf", "parcels.shx"):
         (tmp_path / name).write_bytes(b"x")
     assert [p.rsplit("/", 1)[-1] for p in discover([tmp_path])] == ["DJI_0001.JPG",
                                                                      "ortho.tif"]
