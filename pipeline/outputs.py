@@ -29,7 +29,14 @@ from geodata.raster import rgb_sources
 from pipeline.checks import describe
 from pipeline.i18n import t
 from pipeline.results_sheet import FORM_RESULTS
-from pipeline.workorders import Chip, amap_navigation, chip, render_work_order, site_cards
+from pipeline.workorders import (
+    Chip,
+    amap_navigation,
+    chip,
+    priority_reason,
+    render_work_order,
+    site_cards,
+)
 
 TASK_FIELDS = [
     "task_id", "category", "object_class", "area_m2", "parcel_id", "district", "squad", "status",
@@ -238,6 +245,9 @@ def write_workbook(path: Path, tasks: gpd.GeoDataFrame, lang: str) -> Path:
                       "review_label": t(str(rec["review"]), lang) if rec.get("review")
                       else None,
                       "checks_label": describe(rec.get("checks"), lang),
+                      "priority_reason": priority_reason(
+                          str(rec["category"]), float(rec["area_m2"]), str(rec["status"]),
+                          str(rec.get("priority_reason") or ""), lang),
                       "navigate": t("navigate", lang), "result": None,
                       "result_date": None, "result_note": None}
             row = []

@@ -111,6 +111,13 @@ def test_the_squads_workbook_round_trips_in_both_languages(tmp_path, lang, words
         assert ev.hyperlink.target.startswith("evidence/")
         nav = ws.cell(2, col["导航" if lang == "zh" else "Navigate"])
         assert "callnative=1" in nav.hyperlink.target
+        why = ws.cell(2, col["优先级原因" if lang == "zh" else "Why this priority"]).value
+        # in the sheet's words, not the register's codes
+        assert "illegal_construction" not in why and "green_encroachment" not in why
+        labels = ("违法建设", "侵占绿地") if lang == "zh" else ("Illegal construction",
+                                                               "Green-space encroachment")
+        assert why.startswith(labels)
+        assert ("新发现" in why and "米内另有" in why) if lang == "zh" else "within 50 m" in why
     # the squads fill in their sheets, in the sheet's own words, and send the file back
     ids = {}
     for ws, (result, note) in zip(wb.worksheets[1:], [(words[0], "gone"), (words[1], "permit")]):
