@@ -44,8 +44,12 @@ def peak_rss_mb() -> float:
 def run_child(module: str, *args: str) -> dict[str, Any]:
     """Run ``python -m module --child args``; it prints one JSON line with its results."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", module, "--child", *args], check=True,
+    proc = subprocess.run([sys.executable, "-m", module, "--child", *args],
                           capture_output=True, text=True)
+    if proc.returncode:  # the child's own error, not only its exit status
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"python -m {module} --child {' '.join(args)} failed "
+                           f"(exit status {proc.returncode}):\n{tail}")
     wall = time.perf_counter() - t0
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     result.setdefault("wall_s", round(wall, 2))

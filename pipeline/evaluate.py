@@ -7,6 +7,9 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import shapely
+
+from pipeline.diff import areal
 
 CATEGORIES = ("illegal_construction", "green_encroachment", "illegal_billboard")
 #: A task matches a true violation at this IoU; billboards match within this distance (m).
@@ -42,12 +45,28 @@ def _pairs(found: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, category: str) -> t
     return hits, len(used_t)
 
 
+def valid(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``frame`` with invalid outlines repaired to their polygons.
+
+    A task's outline read back from GeoJSON (WGS84, rounded to 7 decimals, ~1 cm) and
+    projected again can touch itself; GEOS refuses to intersect such an outline, and the
+    scoring would stop at one task.
+    """
+    bad = ~frame.geometry.is_valid.to_numpy()
+    if not bad.any():
+        return frame
+    out = frame.copy()
+    fixed = [areal(shapely.make_valid(g)) for g in out.geometry[bad]]
+    out.loc[bad, out.geometry.name] = gpd.GeoSeries(fixed, index=out.index[bad], crs=out.crs)
+    return out
+
+
 def _read_fc(path: Path, crs: Any) -> gpd.GeoDataFrame:
     df = gpd.read_file(path)
     if len(df) == 0:
         return gpd.GeoDataFrame(pd.DataFrame({"category": [], "area_m2": []}),
                                 geometry=gpd.GeoSeries([], crs=crs), crs=crs)
-    return df.to_crs(crs)
+    return valid(df.to_crs(crs))
 
 
 def evaluate_survey(world: Path | str, epoch: int, survey_out: Path | str) -> dict[str, Any]:
@@ -57,7 +76,7 @@ def evaluate_survey(world: Path | str, epoch: int, survey_out: Path | str) -> di
     and how many of its resolutions are false.
     """
     root, out = Path(world), Path(survey_out)
-    truth = gpd.read_file(root / f"epoch{epoch}" / "truth.gpkg", layer="violations")
+    truth = valid(gpd.read_file(root / f"epoch{epoch}" / "truth.gpkg", layer="violations"))
     crs = truth.crs
     tasks = _read_fc(out / "tasks.geojson", crs)
     per: dict[str, Any] = {}

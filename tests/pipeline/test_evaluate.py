@@ -1,0 +1,34 @@
+"""Scoring a survey against a synthetic world's truth."""
+
+import json
+
+import geopandas as gpd
+from shapely.geometry import Polygon, box, mapping
+
+from pipeline.evaluate import evaluate_survey
+
+CRS = "EPSG:4549"
+X, Y = 529000.0, 3493000.0
+
+
+def test_a_task_outline_that_touches_itself_is_scored_not_fatal(tmp_path):
+    # a true 10 x 10 m illegal building, and a task outlining it whose ring crosses itself
+    # at one corner (as a GeoJSON round trip can leave one): GEOS refuses to intersect it
+    truth = gpd.GeoDataFrame(
+        {"site_id": ["S1"], "category": ["illegal_construction"], "violation_area_m2": [100.0]},
+        geometry=[box(X, Y, X + 10, Y + 10)], crs=CRS)
+    (tmp_path / "world" / "epoch1").mkdir(parents=True)
+    truth.to_file(tmp_path / "world" / "epoch1" / "truth.gpkg", layer="violations")
+    bowtie = Polygon([(X, Y), (X + 10, Y), (X + 10, Y + 10), (X + 10.5, Y + 9.5),
+                      (X + 10, Y + 9), (X, Y + 10)])
+    assert not bowtie.is_valid
+    tasks = gpd.GeoDataFrame({"category": ["illegal_construction"], "area_m2": [100.0]},
+                             geometry=[bowtie], crs=CRS).to_crs(4326)
+    out = tmp_path / "survey"
+    out.mkdir()
+    (out / "tasks.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"category": "illegal_construction",
+                                           "area_m2": 100.0},
+         "geometry": mapping(tasks.geometry.iloc[0])}]}))
+    per = evaluate_survey(tmp_path / "world", 1, out)["per_category"]["illegal_construction"]
+    assert per["precision"] == 1.0 and per["recall"] == 1.0
