@@ -52,7 +52,7 @@ def valid(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     projected again can touch itself; GEOS refuses to intersect such an outline, and the
     scoring would stop at one task.
     """
-    bad = ~frame.geometry.is_valid.to_numpy()
+    bad = (~frame.geometry.is_valid & frame.geometry.notna()).to_numpy()
     if not bad.any():
         return frame
     out = frame.copy()
@@ -95,7 +95,8 @@ def evaluate_survey(world: Path | str, epoch: int, survey_out: Path | str) -> di
         }
     result: dict[str, Any] = {"epoch": epoch, "per_category": per}
     if epoch > 1:
-        before = gpd.read_file(root / f"epoch{epoch - 1}" / "truth.gpkg", layer="violations")
+        before = valid(gpd.read_file(root / f"epoch{epoch - 1}" / "truth.gpkg",
+                                     layer="violations"))
         removed = before[~before.site_id.isin(truth.site_id)]
         resolved = _read_fc(out / "resolved.geojson", crs)
         found_removed = 0

@@ -40,13 +40,15 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg"}
 SIDECAR_SUFFIXES = {".json"}
 #: Files that travel with imagery and are not imagery: GDAL's side files (.aux.xml, .ovr,
 #: .msk, world files), DJI's RTK and flight records (.MRK, .obs, .nav, .bin, .SRT, .LRF),
-#: RAW photos and videos (.DNG, .MP4, .MOV), logs as CSV, checksums, and vector data
-#: (GeoPackage, GeoJSON, Shapefile, KML: flight plans, boundaries, outlines). Folders are
-#: full of them; they are passed over, never "unusable inputs".
+#: RAW photos and videos (.DNG, .MP4, .MOV), logs as CSV, and checksums. Folders are full
+#: of them; they are passed over, never "unusable inputs".
 SIDE_FILE_SUFFIXES = {".xml", ".ovr", ".msk", ".tfw", ".tifw", ".jgw", ".wld", ".prj",
                       ".mrk", ".obs", ".nav", ".bin", ".srt", ".lrf", ".md5",
-                      ".sha256", ".dng", ".mp4", ".mov", ".csv",
-                      ".gpkg", ".geojson", ".shp", ".shx", ".dbf", ".cpg", ".kml", ".kmz"}
+                      ".sha256", ".dng", ".mp4", ".mov", ".csv"}
+#: Vector data (GeoPackage, GeoJSON, Shapefile, KML: flight plans, boundaries, a world's
+#: truth) found in an imagery folder is passed over too; named as imagery it is refused
+#: with its own reason (a registry given where imagery goes is a common slip).
+VECTOR_SUFFIXES = {".gpkg", ".geojson", ".shp", ".shx", ".dbf", ".cpg", ".kml", ".kmz"}
 
 
 class Reason(StrEnum):
@@ -161,7 +163,8 @@ def discover(inputs: Sequence[str | Path]) -> list[str]:
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 hidden = f.name.startswith(".")
-                if f.is_file() and not is_side_file(f) and not hidden:
+                if f.is_file() and not is_side_file(f) and not hidden \
+                        and f.suffix.lower() not in VECTOR_SUFFIXES:
                     out.append(str(f))
         elif not is_side_file(p):
             out.append(s)
@@ -329,6 +332,9 @@ def inspect(source: str, crs: Any, config: IngestConfig | None = None) -> Ingest
                      f"{source}: named like a GeoTIFF but is not one")
     if suffix in RASTER_SUFFIXES or is_tiff:
         return _inspect_raster(source, sha, crs, (config or IngestConfig()).quality)
+    if suffix in VECTOR_SUFFIXES:
+        return _skip(source, sha, "unknown", Reason.NOT_AN_IMAGE,
+                     f"{source}: vector data, not imagery (a registry goes in --registry)")
     return _skip(source, sha, "unknown", Reason.NOT_AN_IMAGE,
                  f"{source}: not an orthophoto (GeoTIFF) or a drone photo (JPEG)")
 

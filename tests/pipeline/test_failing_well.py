@@ -99,6 +99,15 @@ def test_gdal_and_dji_side_files_and_vector_data_are_not_inputs(tmp_path):
                                                                      "ortho.tif"]
 
 
+def test_vector_data_named_as_imagery_is_refused_with_its_reason(tmp_path):
+    reg = tmp_path / "registry.gpkg"
+    reg.write_bytes(b"SQLite format 3\x00")
+    report = ingest([reg], CRS, strict=False)
+    (rec,) = report.records()
+    assert rec["status"] == "skipped" and rec["reason"] == "not_an_image"
+    assert "registry.gpkg: vector data, not imagery" in rec["detail"]
+
+
 @pytest.mark.parametrize("variant,reason", [(black, "black"), (blurred, "blurred")])
 def test_unusable_imagery_is_refused_by_the_gate(tiny_world, tmp_path, variant, reason):
     src = tiny_world / "epoch1" / "ortho.tif"
