@@ -24,7 +24,21 @@ from pipeline.ingest import IngestConfig, Ingested, IngestReport, check_skip_pol
 from pipeline.register_pg import register_ref
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def io_failure(task: Any, run: Any, state: Any) -> bool:
+    """Whether a failed task run is worth retrying: not when it failed on bad input.
+
+    A ``SkypatrolError`` names what is wrong with the input; running again only repeats the
+    work (hashing every file again) and delays the message. Anything else (a file share that
+    hiccuped) is retried as the task's policy says.
+    """
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:  # noqa: BLE001 - the failure cannot be read: retry, as before
+        return True
+    return not isinstance(exc, SkypatrolError)
+
+
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=io_failure, cache_policy=NO_CACHE)
 def ingest_task(inputs: list[str], crs_wkt: str, config: IngestConfig) -> IngestReport:
     """Discover, hash and validate every input; bad files are verdicts, not errors.
 
@@ -36,7 +50,7 @@ def ingest_task(inputs: list[str], crs_wkt: str, config: IngestConfig) -> Ingest
     return ingest(inputs, crs_wkt, config, strict=False)
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=io_failure, cache_policy=NO_CACHE)
 def prepare_task(item: Ingested, workdir: str, crs_wkt: str) -> str:
     """Georeference a photo (an orthophoto passes through); returns a GeoTIFF path."""
     return sv.prepare_raster(item, Path(workdir), crs_wkt)

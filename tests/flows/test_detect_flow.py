@@ -249,3 +249,13 @@ def test_pages_are_valid_html_and_chinese_throughout(two_surveys):
     zh = (root / "s2" / "report.html").read_text(encoding="utf-8")
     for english in ("first seen", "resolved<", ">None<"):
         assert english not in zh
+
+
+def test_bad_input_is_not_retried_but_a_failing_read_is():
+    from prefect.states import Failed
+
+    from flows.detect import io_failure
+    from pipeline.ingest import SurveyError
+
+    assert not io_failure(None, None, Failed(data=SurveyError("empty survey")))
+    assert io_failure(None, None, Failed(data=OSError("NFS read timed out")))
