@@ -95,7 +95,12 @@ def main() -> None:
         result = BENCHMARKS[name]()
         # a run with a non-default setting names its own file (e.g. learn-replay)
         stem = str(result.get("results_file") or name)
-        (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+        target = RESULTS / f"{stem}.json"
+        if result.get("skipped") and target.exists():
+            # nothing measured here (no data): the figures measured where it was stay
+            print(f"{name}: skipped ({result['skipped']}); kept {target}")
+            continue
+        target.write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
 
 

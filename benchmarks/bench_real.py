@@ -49,4 +49,6 @@ def run() -> dict[str, Any]:
         res["negatives"] = (evaluate_negatives(neg, card) if neg
                             else f"skipped: no {negatives} (see docs/real-data.md)")
         out["models"][name] = res
+    if not real.is_dir() and not neg:
+        out["skipped"] = f"no {real} and no {negatives} (see docs/real-data.md)"
     return out

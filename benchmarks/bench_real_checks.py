@@ -170,5 +170,7 @@ def run() -> dict[str, Any]:
             out["negatives"] = negative_scenes(negatives, Path(tmp) / "negatives", configs)
         else:
             out["negatives"] = {"skipped": f"no {negatives} (python -m benchmarks.negatives)"}
+    if not real.is_dir() and not negatives.is_dir():
+        out["skipped"] = f"no {real} and no {negatives} (see docs/real-data.md)"
     return out
 
