@@ -46,10 +46,12 @@ DATE = dt.date(2026, 1, 1)
 
 
 def decisions(raster: str, region: Any, crs: Any, work: Path, configs: dict[str, Any],
-              name: str) -> tuple[dict[str, gpd.GeoDataFrame], list[str]]:
+              name: str, detector: Any) -> tuple[dict[str, gpd.GeoDataFrame], list[str]]:
     """The violations of one image under each configuration (detected once), and the
-    ingest's reasons when it refused the image (then there are no violations to score)."""
-    from models.runtime import Detector
+    ingest's reasons when it refused the image (then there are no violations to score).
+
+    ``detector``: the shipped model, loaded once for every image (its second looks).
+    """
     from pipeline import survey as sv
 
     work.mkdir(parents=True, exist_ok=True)
@@ -60,7 +62,6 @@ def decisions(raster: str, region: Any, crs: Any, work: Path, configs: dict[str,
     refused = [f"{i.record.source}: {i.record.reason}" for i in report.items
                if i.record.status != "ok"]
     detections = sv.combine_detections(paths, registry.crs)
-    detector = Detector(None)
     return ({n: sv.decide(detections, rasters, registry, DATE, cfg, detector)[1]
              for n, cfg in configs.items()}, refused)
 
@@ -80,7 +81,8 @@ def town_label(tiles: list[Any]) -> str:
     return f"{abs(lon):.1f}{ew} {abs(lat):.1f}{ns}"
 
 
-def real_towns(real: Path, work: Path, configs: dict[str, Any]) -> dict[str, Any]:
+def real_towns(real: Path, work: Path, configs: dict[str, Any],
+               detector: Any) -> dict[str, Any]:
     """Pooled building recall / precision / IoU per configuration over the towns' patches."""
     from models.real import DEFAULT_HOLD_OUT, find_tiles
     from pipeline.real_evaluation import building_totals, score_patch, town_mosaics
@@ -100,7 +102,8 @@ def real_towns(real: Path, work: Path, configs: dict[str, Any]) -> dict[str, Any
                        "gsd_cm": sorted({p["gsd_cm"] for p in patches})}
         for k, p in enumerate(patches):
             found, why = decisions(p["path"], p["region"], p["truth"].crs,
-                                   work / "runs" / f"t{k_town}-{k}", configs, f"T{k_town}")
+                                   work / "runs" / f"t{k_town}-{k}", configs, f"T{k_town}",
+                                   detector)
             if why:  # nothing was looked for there: not scored
                 refused += why
                 continue
@@ -113,7 +116,8 @@ def real_towns(real: Path, work: Path, configs: dict[str, Any]) -> dict[str, Any
                          for name, per in parts.items()}}
 
 
-def negative_scenes(folder: Path, work: Path, configs: dict[str, Any]) -> dict[str, Any]:
+def negative_scenes(folder: Path, work: Path, configs: dict[str, Any],
+                    detector: Any) -> dict[str, Any]:
     """False findings per hectare per configuration on real scenes with no structures.
 
     An image the ingest refuses (the quality gate) is named in ``refused_images`` and its
@@ -132,7 +136,7 @@ def negative_scenes(folder: Path, work: Path, configs: dict[str, Any]) -> dict[s
             with rasterio.open(tif) as ds:
                 crs, bounds = ds.crs, ds.bounds
             got, why = decisions(str(tif), box(*bounds), crs,
-                                 work / "neg" / f"{scene.name}-{k}", configs, "Scene")
+                                 work / "neg" / f"{scene.name}-{k}", configs, "Scene", detector)
             if why:
                 refused += why
                 continue
@@ -151,7 +155,10 @@ def negative_scenes(folder: Path, work: Path, configs: dict[str, Any]) -> dict[s
 def run() -> dict[str, Any]:
     real = Path(os.environ.get("SKYPATROL_REAL_DATA", "data/real"))
     negatives = Path(os.environ.get("SKYPATROL_NEGATIVES", "data/negatives"))
+    from models.runtime import Detector
+
     configs = check_configs()
+    detector = Detector(None)
     out: dict[str, Any] = {
         "benchmark": "real-checks",
         "date": dt.date.today().isoformat(),
@@ -163,11 +170,12 @@ def run() -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory() as tmp:
         if real.is_dir():
-            out["towns"] = real_towns(real, Path(tmp) / "towns", configs)
+            out["towns"] = real_towns(real, Path(tmp) / "towns", configs, detector)
         else:
             out["towns"] = {"skipped": f"no {real} (see docs/real-data.md)"}
         if negatives.is_dir():
-            out["negatives"] = negative_scenes(negatives, Path(tmp) / "negatives", configs)
+            out["negatives"] = negative_scenes(negatives, Path(tmp) / "negatives", configs,
+                                               detector)
         else:
             out["negatives"] = {"skipped": f"no {negatives} (python -m benchmarks.negatives)"}
     if not real.is_dir() and not negatives.is_dir():

@@ -10,6 +10,7 @@ from shapely.geometry import box
 from benchmarks.ablation import verdicts
 from benchmarks.bench_crossworld import check_configs
 from benchmarks.bench_real_checks import as_detections, negative_scenes
+from models.runtime import Detector
 from pipeline.real_evaluation import building_totals, score_patch
 
 CRS = "EPSG:32636"
@@ -41,7 +42,7 @@ def test_a_negative_scene_is_surveyed_once_per_configuration(tmp_path):
     cv2.imwrite(str(scene / "grass.png"), grass)
     (scene / "SOURCE.json").write_text(json.dumps({"name": "test grass", "gsd_cm": 10}))
     configs = dict(list(check_configs().items())[:3])
-    out = negative_scenes(tmp_path / "neg", tmp_path / "work", configs)
+    out = negative_scenes(tmp_path / "neg", tmp_path / "work", configs, Detector(None))
     assert out["scenes"] == ["grass"] and out["refused_images"] == []
     assert out["area_ha"] == 0.16  # 400 px x 10 cm, squared
     assert set(out["pooled"]) == set(configs)
