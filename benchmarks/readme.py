@@ -247,6 +247,27 @@ def _pooled_rows(label: str, pooled: dict[str, Any]) -> list[str]:
             f"{f(res['recall'])} ({res['reported']} reported, {res['removed_true']} removed) |"]
 
 
+def _settings_rows(main: dict[str, Any] | None) -> list[str]:
+    """Illegal construction per setting the world drew it in (shipped model): recall, and
+    the area measured of the ones found over their true area (measured whole or not)."""
+    per = {r: v["pooled"]["default checks"].get("per_setting", {}).get("illegal_construction")
+           for r, v in (main or {}).get("renderers", {}).items()}
+    per = {r: v for r, v in per.items() if v}
+    if not per:
+        return []
+    out = ["", "Illegal construction by the setting each world drew it in (shipped model, "
+           "default checks, both epochs): found / true, and the area measured of the found "
+           "ones over their true area beyond the permit. An extension (an annex, an "
+           "overbuilt storey) is measured whole when that ratio is near 1:", "",
+           "| generator | setting | found / true | area measured / true (found ones) |",
+           "|---|---|---|---|"]
+    for r, notes in per.items():
+        for note, v in notes.items():
+            ratio = "–" if v["area_ratio_found"] is None else f"{v['area_ratio_found']:.2f}"
+            out.append(f"| {r} | {note} | {v['found']} / {v['true']} | {ratio} |")
+    return out
+
+
 def crossworld_section() -> str:
     """Cross-world accuracy per generator and model, and the check ablation table."""
     runs = [(name, _load(name)) for name in ("crossworld", "crossworld-village-model",
@@ -271,6 +292,7 @@ def crossworld_section() -> str:
                                  v["pooled"]["default checks"])
     out = head + rows
     main = dict(runs).get("crossworld")
+    out += _settings_rows(main)
     ablations = {r: v["ablation"] for r, v in (main or {}).get("renderers", {}).items()
                  if "ablation" in v}
     if ablations:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,6 @@ def _openvino_runner(weights: Path, workers: int) -> Any:
 
     One infer request per calling thread (a request's outputs are reused by its next run).
     """
-    import threading
-
     import openvino as ov
 
     core = ov.Core()
@@ -108,6 +107,10 @@ def _openvino_runner(weights: Path, workers: int) -> Any:
     compiled = core.compile_model(str(weights), "CPU", {
         "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": workers,
         "INFERENCE_NUM_THREADS": workers})
+    # one run here, before the workers' threads: the bindings' first use of NumPy sets up
+    # state once per process, and two threads doing that at once deadlock (pybind11)
+    shape = [d.get_length() for d in compiled.input(0).get_partial_shape()]
+    compiled.create_infer_request().infer({0: np.zeros(shape, np.float32)})
     local = threading.local()
 
     def run(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,6 +154,7 @@ class Detector:
         #: what runs the ONNX weights: "openvino" or "onnxruntime" (known after the first tile)
         self.engine: str | None = None
         self._run: Any = None
+        self._lock = threading.Lock()
         self._pool: Any = None
 
     def _onnx(self) -> Any:
@@ -162,10 +166,11 @@ class Detector:
         at once, one thread each, and neither spins while waiting: idle threads spinning for
         work are most of the CPU time of a model this small.
         """
-        if self._run is None:
-            self.engine = inference_engine()
-            self._run = (_openvino_runner if self.engine == "openvino"
-                         else _onnxruntime_runner)(self.weights, self.workers)
+        with self._lock:  # the workers' first tiles arrive at once: load the model once
+            if self._run is None:
+                self.engine = inference_engine()
+                self._run = (_openvino_runner if self.engine == "openvino"
+                             else _onnxruntime_runner)(self.weights, self.workers)
         return self._run
 
     def _predict_onnx_one(self, rgb: np.ndarray, floor: float | None = None) -> list[RawDetection]:

@@ -30,19 +30,51 @@ def _same(task_geom: Any, truth_geom: Any, category: str) -> bool:
     return iou(task_geom, truth_geom) >= MATCH_IOU
 
 
-def _pairs(found: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, category: str) -> tuple[int, int]:
-    """(tasks that match a truth, truths matched by a task), one-to-one greedy by overlap."""
+def _pairs(found: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, category: str
+           ) -> list[tuple[int, int]]:
+    """Matched (task, truth) positions within ``category``'s rows of each frame.
+
+    One-to-one, greedy in task order.
+    """
     f = found[found.category == category].reset_index(drop=True)
     t = truth[truth.category == category].reset_index(drop=True)
     used_t: set[int] = set()
-    hits = 0
-    for g in f.geometry:
+    pairs = []
+    for i, g in enumerate(f.geometry):
         for j in t.sindex.query(g.buffer(BILLBOARD_RADIUS_M), predicate="intersects"):
             if int(j) not in used_t and _same(g, t.geometry.iloc[j], category):
                 used_t.add(int(j))
-                hits += 1
+                pairs.append((i, int(j)))
                 break
-    return hits, len(used_t)
+    return pairs
+
+
+def per_setting(found: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, category: str,
+                pairs: list[tuple[int, int]]) -> dict[str, dict[str, Any]]:
+    """Recall and the measured area of found violations, per setting the world drew them in.
+
+    The setting is the truth's ``note`` (``extension``, ``annex_lower``, ``overhang_storey``,
+    ``yard_shed``...). ``area_ratio_found``: the matched tasks' area over their violations'
+    true area, found ones only: whether a structure found is measured whole (an annex or an
+    overbuilt storey to its true outline beyond the permit), apart from whether it is found.
+    """
+    t = truth[truth.category == category].reset_index(drop=True)
+    if "note" not in t.columns or len(t) == 0:
+        return {}
+    task_area = found.loc[found.category == category, "area_m2"].to_numpy(float)
+    match = {j: i for i, j in pairs}
+    out: dict[str, dict[str, Any]] = {}
+    for note, rows in t.groupby(t["note"].fillna("").astype(str)):
+        hit = [j for j in rows.index if j in match]
+        a_found = float(sum(task_area[match[j]] for j in hit))
+        a_true = float(t.loc[hit, "violation_area_m2"].sum())
+        out[note or "unnamed"] = {
+            "true": len(rows), "found": len(hit),
+            "recall": round(len(hit) / len(rows), 3),
+            "area_found_m2": round(a_found, 1), "true_area_found_m2": round(a_true, 1),
+            "area_ratio_found": round(a_found / a_true, 3) if a_true else None,
+        }
+    return out
 
 
 def valid(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -83,7 +115,8 @@ def evaluate_survey(world: Path | str, epoch: int, survey_out: Path | str) -> di
     for cat in CATEGORIES:
         n_tasks = int((tasks.category == cat).sum())
         n_true = int((truth.category == cat).sum())
-        hits, found = _pairs(tasks, truth, cat)
+        pairs = _pairs(tasks, truth, cat)
+        hits = found = len(pairs)
         area_found = float(tasks.loc[tasks.category == cat, "area_m2"].sum())
         area_true = float(truth.loc[truth.category == cat, "violation_area_m2"].sum())
         per[cat] = {
@@ -92,6 +125,7 @@ def evaluate_survey(world: Path | str, epoch: int, survey_out: Path | str) -> di
             "recall": round(found / n_true, 3) if n_true else None,
             "area_m2": round(area_found, 1), "true_area_m2": round(area_true, 1),
             "area_ratio": round(area_found / area_true, 3) if area_true else None,
+            "per_setting": per_setting(tasks, truth, cat, pairs),
         }
     result: dict[str, Any] = {"epoch": epoch, "per_category": per}
     if epoch > 1:

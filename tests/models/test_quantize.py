@@ -60,3 +60,26 @@ def test_an_unknown_engine_is_named(monkeypatch):
 def test_a_runtime_the_card_lacks_is_named():
     with pytest.raises(ModelNotFoundError, match="'tensorrt'"):
         Detector(runtime="tensorrt")
+
+
+FIRST_BATCH = """
+import locale, numpy as np
+from models.runtime import Detector
+before = locale.getpreferredencoding(False)
+det = Detector()
+det.predict([np.zeros((det.card.imgsz, det.card.imgsz, 3), np.uint8)] * 2)
+print(det.engine, before, locale.getpreferredencoding(False))
+"""
+
+
+@pytest.mark.parametrize("run", range(3))
+def test_a_fresh_detectors_first_batch_neither_hangs_nor_changes_the_text_encoding(run):
+    # the two workers' first tiles arrive at once: loading the model twice at once left the
+    # process's text encoding ASCII (a survey then failed writing '²'), and the OpenVINO
+    # bindings' first use of NumPy from two threads at once deadlocked
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", FIRST_BATCH], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert out[0] == "openvino" and out[1] == out[2] == "UTF-8"

@@ -32,3 +32,25 @@ def test_a_task_outline_that_touches_itself_is_scored_not_fatal(tmp_path):
          "geometry": mapping(tasks.geometry.iloc[0])}]}))
     per = evaluate_survey(tmp_path / "world", 1, out)["per_category"]["illegal_construction"]
     assert per["precision"] == 1.0 and per["recall"] == 1.0
+
+
+def test_each_setting_reports_its_recall_and_whether_found_ones_are_measured_whole(tmp_path):
+    # a 10 x 10 m annex measured only to 10 x 5 m (IoU 0.5: found, but half its area), and a
+    # yard shed nobody found
+    truth = gpd.GeoDataFrame(
+        {"site_id": ["S1", "S2"], "category": ["illegal_construction"] * 2,
+         "violation_area_m2": [100.0, 16.0], "note": ["annex_lower", "yard_shed"]},
+        geometry=[box(X, Y, X + 10, Y + 10), box(X + 50, Y, X + 54, Y + 4)], crs=CRS)
+    (tmp_path / "world" / "epoch1").mkdir(parents=True)
+    truth.to_file(tmp_path / "world" / "epoch1" / "truth.gpkg", layer="violations")
+    out = tmp_path / "survey"
+    out.mkdir()
+    half = gpd.GeoSeries([box(X, Y, X + 10, Y + 5)], crs=CRS).to_crs(4326).iloc[0]
+    (out / "tasks.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"category": "illegal_construction", "area_m2": 50.0},
+         "geometry": mapping(half)}]}))
+    per = evaluate_survey(tmp_path / "world", 1, out)["per_category"]["illegal_construction"]
+    assert per["recall"] == 0.5
+    annex, shed = per["per_setting"]["annex_lower"], per["per_setting"]["yard_shed"]
+    assert (annex["found"], annex["true"], annex["area_ratio_found"]) == (1, 1, 0.5)
+    assert (shed["found"], shed["recall"], shed["area_ratio_found"]) == (0, 0.0, None)
