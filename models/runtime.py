@@ -123,6 +123,27 @@ def _openvino_runner(weights: Path, workers: int) -> Any:
     return run
 
 
+_RUNNERS: dict[tuple[str, int, int, int, str], Any] = {}
+_RUNNERS_LOCK = threading.Lock()
+
+
+def loaded_runner(weights: Path, workers: int, engine: str) -> Any:
+    """The weights loaded by ``engine``, once per process.
+
+    A survey's detection, its second looks and its checks share one; the key is the file's
+    path, size and time, so weights written anew are loaded anew. Under a lock: the
+    workers' first tiles arrive at once, and loading the model twice at once is what left
+    the text encoding ASCII.
+    """
+    st = weights.stat()
+    key = (str(weights.resolve()), st.st_size, st.st_mtime_ns, workers, engine)
+    with _RUNNERS_LOCK:
+        if key not in _RUNNERS:
+            _RUNNERS[key] = (_openvino_runner if engine == "openvino"
+                             else _onnxruntime_runner)(weights, workers)
+        return _RUNNERS[key]
+
+
 class Detector:
     """A segmentation model with its card: ``predict`` maps RGB tiles to raw detections."""
 
@@ -154,7 +175,6 @@ class Detector:
         #: what runs the ONNX weights: "openvino" or "onnxruntime" (known after the first tile)
         self.engine: str | None = None
         self._run: Any = None
-        self._lock = threading.Lock()
         self._pool: Any = None
 
     def _onnx(self) -> Any:
@@ -166,11 +186,9 @@ class Detector:
         at once, one thread each, and neither spins while waiting: idle threads spinning for
         work are most of the CPU time of a model this small.
         """
-        with self._lock:  # the workers' first tiles arrive at once: load the model once
-            if self._run is None:
-                self.engine = inference_engine()
-                self._run = (_openvino_runner if self.engine == "openvino"
-                             else _onnxruntime_runner)(self.weights, self.workers)
+        if self._run is None:
+            self.engine = inference_engine()
+            self._run = loaded_runner(self.weights, self.workers, self.engine)
         return self._run
 
     def _predict_onnx_one(self, rgb: np.ndarray, floor: float | None = None) -> list[RawDetection]:
