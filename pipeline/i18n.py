@@ -106,6 +106,7 @@ _STRINGS: dict[str, dict[str, str]] = {
     "detail": {"en": "Detail", "zh": "详情"},
     "orthophoto": {"en": "Orthophoto", "zh": "正射影像"},
     "parcels": {"en": "Parcels", "zh": "宗地"},
+    "layers": {"en": "Layers", "zh": "图层"},
     "permits": {"en": "Permitted structures", "zh": "合法建筑（许可）"},
     "detections": {"en": "Detections", "zh": "检测结果"},
     "resolved_layer": {"en": "Resolved", "zh": "已消除"},

@@ -26,6 +26,9 @@
   overlays[S.parcels + " / " + S.permits] = parcels;
   const layerControl = L.control.layers(null, overlays, {collapsed: window.innerWidth < 800})
     .addTo(map);
+  // Leaflet names its layers button in English, geoman its drawing hints: in the page's language
+  layerControl.getContainer().querySelector(".leaflet-control-layers-toggle").title = S.layers;
+  if (S.lang === "zh") map.pm.setLang("zh");
 
   function styleOf(f) {
     const p = f.properties;

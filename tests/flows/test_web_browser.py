@@ -188,3 +188,13 @@ def test_the_review_map_on_a_phone(server, browser):
     assert page.locator("#p-history img").count() >= 1
     assert errors == []
     page.close()
+
+
+def test_the_review_map_in_chinese_names_its_layers_and_drawing_hints_in_chinese(server,
+                                                                                  browser):
+    url, _ = server
+    page, errors = _open(browser, url + "?lang=zh")
+    assert page.get_attribute(".leaflet-control-layers-toggle", "title") == "图层"
+    assert page.evaluate("L.PM.activeLang") == "zh"
+    assert errors == []
+    page.close()
