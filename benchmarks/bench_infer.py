@@ -1,23 +1,14 @@
-"""Inference time per tile on this CPU: the shipped model's .pt, ONNX and int8 ONNX weights,
-the ONNX ones through both engines (OpenVINO, ONNX Runtime)."""
+"""Inference time per tile on this CPU: the shipped model's .pt, ONNX and int8 ONNX weights."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
 import numpy as np
 
-#: (weights, engine): the ONNX weights run by each engine, the .pt by PyTorch
-RUNTIMES = (("pt", None), ("onnx", "onnxruntime"), ("onnx-int8", "onnxruntime"),
-            ("onnx", "openvino"), ("onnx-int8", "openvino"))
-
-
-def key_of(runtime: str, engine: str | None) -> str:
-    """The results' key prefix: ``onnx_int8`` (ONNX Runtime), ``onnx_int8_openvino``."""
-    return runtime.replace("-", "_") + ("_openvino" if engine == "openvino" else "")
+RUNTIMES = ("pt", "onnx", "onnx-int8")
 
 
 def child() -> None:
@@ -30,9 +21,7 @@ def child() -> None:
     x0, y0, x1, y1 = scene.bounds
     rng = np.random.default_rng(0)
     out: dict[str, object] = {}
-    for runtime, engine in RUNTIMES:
-        if engine is not None:
-            os.environ["SKYPATROL_ENGINE"] = engine
+    for runtime in RUNTIMES:
         det = Detector(runtime=runtime)
         size = det.card.imgsz
         tiles = [r.render(float(rng.uniform(x0, x1 - 40)), float(rng.uniform(y0 + 40, y1)),
@@ -42,7 +31,7 @@ def child() -> None:
         for tile in tiles:
             det.predict([tile])
         n = len(tiles)
-        key = key_of(runtime, engine)
+        key = runtime.replace("-", "_")
         out[f"{key}_ms_per_tile"] = round((time.perf_counter() - t0) / n * 1000, 1)
         out[f"{key}_cpu_ms_per_tile"] = round((time.process_time() - c0) / n * 1000, 1)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -59,8 +48,7 @@ def run() -> dict[str, object]:
     from benchmarks.common import machine, run_child
 
     res = run_child("benchmarks.bench_infer")
-    cpu = {f"{r} ({e or 'pytorch'})": res[f"{key_of(r, e)}_batched_cpu_ms_per_tile"]
-           for r, e in RUNTIMES}
+    cpu = {r: res[f"{r.replace('-', '_')}_batched_cpu_ms_per_tile"] for r in RUNTIMES}
     res.update(benchmark="infer_tile", machine=machine(), faster=min(cpu, key=cpu.__getitem__))
     return res
 

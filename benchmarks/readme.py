@@ -74,14 +74,11 @@ def bench_section() -> str:
     i = _load("infer")
     if i:
         cells = []
-        for name, key in (("`.pt`", "pt"), ("ONNX (ONNX Runtime)", "onnx"),
-                          ("int8 ONNX (ONNX Runtime)", "onnx_int8"),
-                          ("ONNX (OpenVINO)", "onnx_openvino"),
-                          ("int8 ONNX (OpenVINO)", "onnx_int8_openvino")):
+        for name, key in (("`.pt`", "pt"), ("ONNX", "onnx"), ("int8 ONNX", "onnx_int8")):
             if f"{key}_ms_per_tile" in i:
                 cells.append(f"{name} {i[f'{key}_cpu_ms_per_tile']} ms CPU, "
                              f"{i[f'{key}_batched_ms_per_tile']} ms wall in batches of 8")
-        rows.append(f"| inference per {i['imgsz']} px tile | {'; '.join(cells)} → least CPU: "
+        rows.append(f"| inference per {i['imgsz']} px tile | {'; '.join(cells)} → default "
                     f"`{i['faster']}` | the least CPU |")
     d = _load("detect")
     if d:

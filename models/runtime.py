@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,97 +52,6 @@ def chw_to_hwc(chw: np.ndarray) -> np.ndarray:
     return np.moveaxis(chw, 0, 2)
 
 
-ENGINES = ("openvino", "onnxruntime")
-
-
-def inference_engine() -> str:
-    """The engine that runs ONNX weights here.
-
-    ``SKYPATROL_ENGINE`` if set, else OpenVINO where it is installed, else ONNX Runtime.
-    """
-    chosen = os.environ.get("SKYPATROL_ENGINE", "").strip().lower()
-    if chosen and chosen not in ENGINES:
-        raise SkypatrolError(f"SKYPATROL_ENGINE={chosen!r}: expected one of {', '.join(ENGINES)}")
-    if chosen:
-        return chosen
-    import importlib.util
-
-    return "openvino" if importlib.util.find_spec("openvino") is not None else "onnxruntime"
-
-
-def _onnxruntime_runner(weights: Path, workers: int) -> Any:
-    """ONNX Runtime: one single-threaded session shared by the worker threads."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(weights), so, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-
-    def run(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out0, protos = session.run(None, {name: x})
-        return out0, protos
-
-    return run
-
-
-def _openvino_runner(weights: Path, workers: int) -> Any:
-    """OpenVINO: the model compiled once with ``workers`` streams of one thread each.
-
-    One infer request per calling thread (a request's outputs are reused by its next run).
-    """
-    import openvino as ov
-
-    core = ov.Core()
-    try:  # the compiled model kept beside the log: a later process loads it in a third the time
-        cache = Path.home() / ".cache" / "skypatrol" / "openvino"
-        cache.mkdir(parents=True, exist_ok=True)
-        core.set_property({"CACHE_DIR": str(cache)})
-    except OSError:
-        pass  # a read-only home: compile every time
-    compiled = core.compile_model(str(weights), "CPU", {
-        "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": workers,
-        "INFERENCE_NUM_THREADS": workers})
-    # one run here, before the workers' threads: the bindings' first use of NumPy sets up
-    # state once per process, and two threads doing that at once deadlock (pybind11)
-    shape = [d.get_length() for d in compiled.input(0).get_partial_shape()]
-    compiled.create_infer_request().infer({0: np.zeros(shape, np.float32)})
-    local = threading.local()
-
-    def run(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        req = getattr(local, "request", None)
-        if req is None:
-            req = local.request = compiled.create_infer_request()
-        req.infer({0: x})
-        return (req.get_output_tensor(0).data.copy(), req.get_output_tensor(1).data.copy())
-
-    return run
-
-
-_RUNNERS: dict[tuple[str, int, int, int, str], Any] = {}
-_RUNNERS_LOCK = threading.Lock()
-
-
-def loaded_runner(weights: Path, workers: int, engine: str) -> Any:
-    """The weights loaded by ``engine``, once per process.
-
-    A survey's detection, its second looks and its checks share one; the key is the file's
-    path, size and time, so weights written anew are loaded anew. Under a lock: the
-    workers' first tiles arrive at once, and loading the model twice at once is what left
-    the text encoding ASCII.
-    """
-    st = weights.stat()
-    key = (str(weights.resolve()), st.st_size, st.st_mtime_ns, workers, engine)
-    with _RUNNERS_LOCK:
-        if key not in _RUNNERS:
-            _RUNNERS[key] = (_openvino_runner if engine == "openvino"
-                             else _onnxruntime_runner)(weights, workers)
-        return _RUNNERS[key]
-
-
 class Detector:
     """A segmentation model with its card: ``predict`` maps RGB tiles to raw detections."""
 
@@ -172,24 +80,26 @@ class Detector:
         self.weights = weights
         #: tiles segmented at once, one thread each (ONNX runtime)
         self.workers = workers or min(2, os.cpu_count() or 1)
-        #: what runs the ONNX weights: "openvino" or "onnxruntime" (known after the first tile)
-        self.engine: str | None = None
-        self._run: Any = None
+        self._session: Any = None
         self._pool: Any = None
 
     def _onnx(self) -> Any:
-        """A function running one NCHW tile through the exported model in this thread.
+        """An ONNX Runtime session that does not spin: one thread per run.
 
-        OpenVINO where it is installed (about a quarter less CPU per tile than ONNX Runtime
-        on the same int8 weights, docs/benchmarks.md), else ONNX Runtime;
-        ``SKYPATROL_ENGINE=onnxruntime`` chooses ONNX Runtime. Either runs ``workers`` tiles
-        at once, one thread each, and neither spins while waiting: idle threads spinning for
-        work are most of the CPU time of a model this small.
+        ``workers`` runs go at once instead; idle threads spinning for work are most of the
+        CPU time of a model this small.
         """
-        if self._run is None:
-            self.engine = inference_engine()
-            self._run = loaded_runner(self.weights, self.workers, self.engine)
-        return self._run
+        if self._session is None:
+            import onnxruntime as ort
+
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = 1
+            so.inter_op_num_threads = 1
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self._session = ort.InferenceSession(str(self.weights), so,
+                                                 providers=["CPUExecutionProvider"])
+        return self._session
 
     def _predict_onnx_one(self, rgb: np.ndarray, floor: float | None = None) -> list[RawDetection]:
         """One tile through the ONNX session, with ultralytics' own NMS and mask decoding."""
@@ -197,7 +107,9 @@ class Detector:
         from ultralytics.utils.nms import non_max_suppression
         from ultralytics.utils.ops import process_mask_native
 
-        out0, protos = self._onnx()(model_input(rgb))
+        sess = self._onnx()
+        x = model_input(rgb)
+        out0, protos = sess.run(None, {sess.get_inputs()[0].name: x})
         with torch.inference_mode():
             pred = non_max_suppression(torch.from_numpy(out0), floor or self.card.min_score,
                                        self.card.iou_threshold, nc=len(self.classes))[0]

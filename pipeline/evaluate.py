@@ -34,7 +34,7 @@ def _pairs(found: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, category: str
            ) -> list[tuple[int, int]]:
     """Matched (task, truth) positions within ``category``'s rows of each frame.
 
-    One-to-one, greedy in task order.
+    One-to-one, greedy in task order: each task takes the first unmatched truth it matches.
     """
     f = found[found.category == category].reset_index(drop=True)
     t = truth[truth.category == category].reset_index(drop=True)
@@ -57,6 +57,8 @@ def per_setting(found: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, category: str,
     ``yard_shed``...). ``area_ratio_found``: the matched tasks' area over their violations'
     true area, found ones only: whether a structure found is measured whole (an annex or an
     overbuilt storey to its true outline beyond the permit), apart from whether it is found.
+    A violation reported as two tasks counts only the piece matched to it, so a split one
+    reads as measured short.
     """
     t = truth[truth.category == category].reset_index(drop=True)
     if "note" not in t.columns or len(t) == 0:
