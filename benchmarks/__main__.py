@@ -100,7 +100,7 @@ def main() -> None:
             # nothing measured here (no data): the figures measured where it was stay
             print(f"{name}: skipped ({result['skipped']}); kept {target}")
             continue
-        target.write_text(json.dumps(result, indent=2) + "\n")
+        target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         print(json.dumps(result, indent=2))
 
 

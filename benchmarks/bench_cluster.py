@@ -62,10 +62,10 @@ def _survey(tiles: list[Path], registry: Path, out: Path, env: dict[str, str],
     t0 = time.perf_counter()
     subprocess.run(cmd, env=env, check=True, capture_output=True)
     wall = time.perf_counter() - t0
-    fc = json.loads((out / "tasks.geojson").read_text())["features"]
+    fc = json.loads((out / "tasks.geojson").read_text(encoding="utf-8"))["features"]
     tasks = sorted((f["properties"]["task_id"], round(f["properties"]["area_m2"], 2))
                    for f in fc)
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     return {"wall_s": round(wall, 1), "tasks": tasks,
             "stage_timings_s": summary["stage_timings_s"]}
 

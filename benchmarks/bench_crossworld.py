@@ -113,7 +113,7 @@ def child(renderer: str, seed: int, model: Path | None, ablate: bool) -> None:
         world = root / "world"
         res = synthesize(world, WorldConfig(size_m=SIZE_M, seed=seed, renderer=renderer),
                          frames=False)
-        dates = json.loads((world / "world.json").read_text())["survey_dates"]
+        dates = json.loads((world / "world.json").read_text(encoding="utf-8"))["survey_dates"]
         cached: dict[int, list[str]] = {}
         out: dict[str, list[dict[str, Any]]] = {}
         for name, cfg in configs.items():
@@ -240,5 +240,5 @@ elif __name__ == "__main__":
                  "--no-ablate" not in argv)
     dest = Path(argv[argv.index("--out") + 1]) if "--out" in argv else \
         Path(__file__).parent / "results" / "crossworld.json"
-    dest.write_text(json.dumps(result, indent=1))
+    dest.write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(json.dumps({r: v["pooled"] for r, v in result["renderers"].items()}, indent=1))

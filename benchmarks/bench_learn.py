@@ -342,7 +342,8 @@ def run() -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - recorded in the result, the next N runs
             res["error"] = f"{type(exc).__name__}: {exc}"
             out["runs"][str(n)] = res
-            (work / "progress.json").write_text(json.dumps(out, indent=2, default=str))
+            (work / "progress.json").write_text(json.dumps(out, indent=2, default=str),
+                encoding="utf-8")
             continue
         res.update(learn_s=round(time.perf_counter() - t0, 1), fine_tune_s=rep["fine_tune_s"],
                    train_tiles=rep["train_tiles"], held_out_tiles=rep["held_out_tiles"],
@@ -357,7 +358,8 @@ def run() -> dict[str, Any]:
                       "buildings")}
         res["evaluation_new"] = new
         out["runs"][str(n)] = res
-        (work / "progress.json").write_text(json.dumps(out, indent=2, default=str))
+        (work / "progress.json").write_text(json.dumps(out, indent=2, default=str),
+            encoding="utf-8")
     out["config"] = {"learn": {"epochs": cfg.epochs, "held_out_share": cfg.held_out_share,
                                "block_m": cfg.block_m, "lr0": cfg.lr0, "batch": cfg.batch,
                                "replay": cfg.replay},

@@ -208,13 +208,15 @@ def run() -> dict[str, Any]:
     work.mkdir(parents=True)
 
     def save() -> None:
-        (work / "progress.json").write_text(json.dumps(out, indent=1, default=str))
+        (work / "progress.json").write_text(json.dumps(out, indent=1, default=str),
+            encoding="utf-8")
 
     # 1. the review world, cut into districts, each one survey
     side = DISTRICT_M * math.ceil(math.sqrt(SURVEYS))  # a square of districts
     res = synthesize(work / "world", WorldConfig(size_m=side, seed=REVIEW_SEED,
                                                  renderer=RENDERER), frames=False)
-    date = dt.date.fromisoformat(json.loads((work / "world" / "world.json").read_text())
+    date = dt.date.fromisoformat(json.loads(
+        (work / "world" / "world.json").read_text(encoding="utf-8"))
                                  ["survey_dates"][0])
     districts = cut_districts(res.orthos[0], work / "districts", DISTRICT_M)[:SURVEYS]
     if len(districts) != SURVEYS:

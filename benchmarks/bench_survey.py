@@ -17,7 +17,8 @@ def child(size_m: float, seed: int, model: Path | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         res = synthesize(root / "world", WorldConfig(size_m=size_m, seed=seed), frames=False)
-        dates = json.loads((root / "world" / "world.json").read_text())["survey_dates"]
+        world_json = (root / "world" / "world.json").read_text(encoding="utf-8")
+        dates = json.loads(world_json)["survey_dates"]
         out = []
         for k, ortho in enumerate(res.orthos, start=1):
             spec = SurveySpec((str(ortho),), res.registry, root / f"s{k}",

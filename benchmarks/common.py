@@ -17,7 +17,7 @@ import psutil
 def cpu_model() -> str:
     """The processor's model name (a VM's host changes between days; its speed with it)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:

@@ -57,7 +57,7 @@ def tifs(repo: str, commit: str, folder: str) -> list[str]:
 
 
 def save_source(folder: Path, meta: dict[str, Any]) -> None:
-    (folder / "SOURCE.json").write_text(json.dumps(meta, indent=1) + "\n")
+    (folder / "SOURCE.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
 
 def write_plain_as_geotiff(rgb: np.ndarray, dst: Path, epsg: int, ulx: float, uly: float,

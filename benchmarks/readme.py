@@ -19,11 +19,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def _load(name: str) -> dict | None:  # type: ignore[type-arg]
     p = RESULTS / f"{name}.json"
-    return json.loads(p.read_text()) if p.exists() else None
+    return json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
 
 
 def model_section() -> str:
-    card = json.loads((ROOT / "models" / "weights" / "skypatrol-seg.json").read_text())
+    card = json.loads((ROOT / "models" / "weights" / "skypatrol-seg.json").read_text(
+        encoding="utf-8"))
     ev = card.get("metrics", {}).get("evaluation")
     tv = card.get("metrics", {}).get("tile_validation", {})
     ft = card["training"].get("fine_tune")
@@ -196,7 +197,8 @@ def real_section() -> str:
     Of the ``real*.json`` results, the newest (then the one with the most models) is shown,
     at the GSDs the goal is set for (<= 10 cm); ``make bench`` writes ``real.json``.
     """
-    found = [(json.loads(f.read_text()), f.stem) for f in sorted(RESULTS.glob("real*.json"))
+    found = [(json.loads(f.read_text(encoding="utf-8")), f.stem)
+             for f in sorted(RESULTS.glob("real*.json"))
              if f.stem != "real-checks"]
     found = [(r, n) for r, n in found if isinstance(r.get("models"), dict)]
     res, name = max(found, key=lambda rn: (rn[0].get("date", ""), len(rn[0]["models"])),
@@ -387,10 +389,10 @@ def main() -> None:
                            ("checks.md", "crossworld", crossworld_section()),
                            ("checks.md", "real-checks", real_checks_section())):
         path = ROOT / "docs" / doc
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
         pattern = re.compile(rf"<!-- results:{key} -->.*?<!-- /results:{key} -->", re.S)
         text = pattern.sub(f"<!-- results:{key} -->\n{body}\n<!-- /results:{key} -->", text)
-        path.write_text(text)
+        path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

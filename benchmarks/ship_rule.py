@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shipped-label", default="shipped")
     p.add_argument("--candidate-label", required=True)
     a = p.parse_args(argv)
-    load = lambda path: json.loads(path.read_text())  # noqa: E731
+    load = lambda path: json.loads(path.read_text(encoding="utf-8"))  # noqa: E731
     reals = [load(r)["models"] for r in a.real]
     try:
         old = reals[0][a.shipped_label]

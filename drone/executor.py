@@ -159,7 +159,7 @@ def execute(mission: dict[str, Any], tello: TelloLike, out_dir: Path | str,
         log["finished"] = _now()
         log["n_captures"] = len(log["captures"])
         (out / f"flight_log_mission_{mission.get('index', 0)}.json").write_text(
-            json.dumps(log, indent=2))
+            json.dumps(log, indent=2), encoding="utf-8")
     return log
 
 
@@ -248,5 +248,5 @@ def _capture(frames: Any, tello: TelloLike, mission: dict[str, Any], idx: int, o
         "state": state, "takeoff_heading_deg": mission["takeoff"].get("heading_deg", 0.0),
         "mission": mission.get("index"), "waypoint": idx, "captured_at": _now(),
     }
-    (out / f"{name}.json").write_text(json.dumps(sidecar, indent=2))
+    (out / f"{name}.json").write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
     log["captures"].append({"image": f"{name}.jpg", "waypoint": idx, "state": state})

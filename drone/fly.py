@@ -58,5 +58,5 @@ def fly_plan(plan_dir: Path | str, out: Path | str, host: str = "192.168.10.1",
                     stop(proc)
         else:
             logs.append(execute(mission, Tello(host), out_dir, config))
-    (out_dir / "flight_logs.json").write_text(json.dumps(logs, indent=2))
+    (out_dir / "flight_logs.json").write_text(json.dumps(logs, indent=2), encoding="utf-8")
     return logs

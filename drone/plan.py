@@ -319,7 +319,7 @@ def read_aoi(path: Path | str, crs: str | None = None) -> tuple[Polygon, str]:
     """The AOI polygon from a GeoJSON file (WGS84) in ``crs`` (default: its UTM zone)."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text())
+        data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise PlanError(f"{p}: not a readable GeoJSON file ({exc})") from exc
     if not isinstance(data, dict) or "type" not in data:
@@ -361,7 +361,7 @@ def write_plan(plan: dict[str, Any], out: Path | str) -> Path:
     """``plan.json``, ``plan.geojson`` and one ``mission_<k>.txt`` (and pilot-app files)."""
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
-    (d / "plan.json").write_text(json.dumps(plan, indent=2))
+    (d / "plan.json").write_text(json.dumps(plan, indent=2), encoding="utf-8")
     feats = []
     for m in plan["missions"]:
         line = [[w["lon"], w["lat"]] for w in m["waypoints"]]
@@ -373,16 +373,18 @@ def write_plan(plan: dict[str, Any], out: Path | str) -> Path:
                           "properties": {"mission": m["index"], "waypoint": k,
                                          "capture": w["capture"], "alt_m": w["alt_m"]},
                           "geometry": {"type": "Point", "coordinates": [w["lon"], w["lat"]]}})
-    (d / "plan.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    (d / "plan.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": feats}),
+        encoding="utf-8")
     for m in plan["missions"]:
         if "sdk_commands" in m:
-            (d / f"mission_{m['index']}.txt").write_text("\n".join(m["sdk_commands"]) + "\n")
+            (d / f"mission_{m['index']}.txt").write_text("\n".join(m["sdk_commands"]) + "\n",
+                                                         encoding="utf-8")
         else:  # a GNSS drone: a Litchi-style CSV a pilot app loads
             rows = ["latitude,longitude,altitude(m),heading(deg),curvesize(m),rotationdir,"
                     "gimbalmode,gimbalpitchangle,actiontype1,actionparam1"]
             for w in m["waypoints"]:
                 rows.append(f"{w['lat']},{w['lon']},{w['alt_m']},0,0,0,2,-90,1,0")
-            (d / f"mission_{m['index']}.csv").write_text("\n".join(rows) + "\n")
+            (d / f"mission_{m['index']}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return d / "plan.json"
 
 
@@ -392,7 +394,7 @@ def load_plan(path: Path | str) -> dict[str, Any]:
     if p.is_dir():
         p = p / "plan.json"
     try:
-        plan: dict[str, Any] = json.loads(p.read_text())
+        plan: dict[str, Any] = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise PlanError(f"{p}: not a readable plan ({exc})") from exc
     if plan.get("format") != PLAN_FORMAT:

@@ -89,7 +89,8 @@ class TelloSimulator:
             from geodata.synthetic import WorldConfig, build_scene
             from geodata.synthetic.render import Renderer, random_style
 
-            cfg = WorldConfig(**json.loads((world / "world.json").read_text())["config"])
+            cfg = WorldConfig(**json.loads(
+                (world / "world.json").read_text(encoding="utf-8"))["config"])
             self.renderer = Renderer(build_scene(cfg), epoch, random_style(cfg.seed, epoch))
         self.rng = random.Random(7)
 
@@ -106,7 +107,8 @@ class TelloSimulator:
                       "y": s.y, "h_cm": s.h_cm, "yaw": s.yaw, "battery": round(s.battery, 1),
                       "flying": s.flying})
         if self.state_log is not None:
-            self.state_log.write_text(json.dumps({"final": s.log[-1], "log": s.log}))
+            self.state_log.write_text(json.dumps({"final": s.log[-1], "log": s.log}),
+                encoding="utf-8")
 
     def _fly(self, seconds: float) -> None:
         """Let simulated time pass (scaled), draining the battery."""

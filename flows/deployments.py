@@ -19,7 +19,7 @@ def load_deployments(path: Path | str = "prefect.yaml") -> list[Any]:
     """``RunnerDeployment`` objects for every deployment in the file."""
     p = Path(path)
     try:
-        spec = yaml.safe_load(p.read_text())
+        spec = yaml.safe_load(p.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"{p}: cannot read the deployments file ({exc})") from exc
     out = []

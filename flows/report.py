@@ -26,7 +26,7 @@ def report_flow(cases: str, out: str, lang: str = "en", date_from: dt.date | Non
                 date_to: dt.date | None = None, deadline_days: int = 30) -> str:
     """Leadership totals over every survey in the register (overdue after ``deadline_days``)."""
     path = dashboard_task(cases, out, lang, date_from, date_to, deadline_days)
-    data = json.loads((Path(out) / "dashboard.json").read_text())
+    data = json.loads((Path(out) / "dashboard.json").read_text(encoding="utf-8"))
     v, o = data["verified"], data["open"]
     create_markdown_artifact(key="leadership-totals", markdown="\n".join([
         "# Leadership totals (verified by re-survey)", "",

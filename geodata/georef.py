@@ -239,7 +239,7 @@ def read_tello_pose(path: Path | str, crs: Any) -> FramePose:
     if not side.exists():
         raise NoPoseError(f"{path}: Tello capture without its pose sidecar {side.name}")
     try:
-        meta = json.loads(side.read_text())
+        meta = json.loads(side.read_text(encoding="utf-8"))
         cam = CAMERAS[meta["camera"]]
         planned, state = meta["planned"], meta["state"]
         height_cm = float(state.get("h") or state["tof"])

@@ -22,7 +22,7 @@ def _label_boxes(path: Path) -> list[tuple[int, np.ndarray]]:
     """Class and normalised xyxy box of each YOLO-seg polygon in a label file."""
     out = []
     if path.exists():
-        for line in path.read_text().splitlines():
+        for line in path.read_text(encoding="utf-8").splitlines():
             cls, *vals = line.split()
             xy = np.asarray(vals, float).reshape(-1, 2)
             out.append((int(cls), np.concatenate([xy.min(axis=0), xy.max(axis=0)])))

@@ -91,14 +91,14 @@ class ModelCard:
     def save(self, path: Path | str) -> Path:
         """Write the card as JSON."""
         p = Path(path)
-        p.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        p.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
         return p
 
     @classmethod
     def load(cls, path: Path | str) -> ModelCard:
         """Read a card and check it is one (and that its weights match their sha256)."""
         p = Path(path)
-        data = json.loads(p.read_text())
+        data = json.loads(p.read_text(encoding="utf-8"))
         if data.get("format") != CARD_FORMAT:
             raise ValueError(f"{p}: not a skypatrol model card (format {data.get('format')!r})")
         data["classes"] = tuple(data["classes"])

@@ -174,7 +174,8 @@ def build_dataset(
                             [cv2.IMWRITE_JPEG_QUALITY,
                              int(rng.integers(*config.jpeg_quality))])
                 lines = tile_labels(objects, left, top, tile_m, config.min_visible)
-                (lbl_dir / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+                (lbl_dir / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""),
+                    encoding="utf-8")
                 stats[split]["tiles"] += 1  # type: ignore[operator]
                 for line in lines:
                     stats[split]["objects"][CLASSES[int(line.split()[0])]] += 1  # type: ignore[index]
@@ -184,9 +185,9 @@ def build_dataset(
     names = "\n".join(f"  {i}: {n}" for i, n in enumerate(CLASSES))
     val = "images/val" if val_seeds else "images/train"
     data_yaml.write_text(f"path: {root.resolve()}\ntrain: images/train\nval: {val}\n"
-                         f"names:\n{names}\n")
+                         f"names:\n{names}\n", encoding="utf-8")
     meta = {"config": asdict(config), "val_seeds": list(val_seeds), "stats": stats}
-    (root / "dataset.json").write_text(json.dumps(meta, indent=2))
+    (root / "dataset.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return data_yaml
 
 
@@ -199,7 +200,7 @@ def split_folders(data_yaml: Path | str, split: str) -> list[Path]:
     import yaml
 
     p = Path(data_yaml)
-    spec = yaml.safe_load(p.read_text()) or {}
+    spec = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     root = Path(spec.get("path") or p.parent)
     if not root.is_absolute():
         root = p.parent / root

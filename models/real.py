@@ -144,7 +144,7 @@ def find_tiles(roots: Iterable[Path | str]) -> list[RealTile]:
 def read_outlines(path: Path) -> list[Polygon]:
     """Building outlines of a label file as Web Mercator polygons (invalid ones repaired)."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable GeoJSON file ({exc})") from exc
     out: list[Polygon] = []
@@ -324,7 +324,7 @@ def build_real_dataset(roots: Sequence[Path | str], out: Path | str,
                                 cv2.cvtColor(im, cv2.COLOR_RGB2BGR),
                                 [cv2.IMWRITE_JPEG_QUALITY, 92])
                     (root / "labels" / split / f"{name}.txt").write_text(
-                        "\n".join(lb) + ("\n" if lb else ""))
+                        "\n".join(lb) + ("\n" if lb else ""), encoding="utf-8")
                     stats[split]["images"] += 1
                     stats[split]["buildings"] += len(lb)
                 per_town[blk.town] += 1
@@ -334,7 +334,7 @@ def build_real_dataset(roots: Sequence[Path | str], out: Path | str,
                                 "lat": round(lat, 3)}
     stats["config"] = asdict(config)
     stats["roots"] = [str(Path(r).resolve()) for r in roots]
-    (root / "real.json").write_text(json.dumps(stats, indent=2))
+    (root / "real.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
     return stats
 
 
@@ -372,7 +372,7 @@ def combined_data_yaml(out: Path | str, parts: Sequence[Path | str],
     doc = ["train:"] + [f"  - {t}" for t in train] + ["val:"] + [f"  - {v}" for v in val or train]
     doc += ["names:"] + [f"  {i}: {n}" for i, n in enumerate(names)]
     path = root / "data.yaml"
-    path.write_text("\n".join(doc) + "\n")
+    path.write_text("\n".join(doc) + "\n", encoding="utf-8")
     return path
 
 
@@ -391,7 +391,7 @@ def read_source(root: Path | str) -> dict[str, Any]:
         raise InputError(f"{root}: no {SOURCE_FILE} saying where the imagery comes from "
                          "(keys: name, repository, commit, path, licence); see docs/real-data.md")
     try:
-        data = json.loads(p.read_text())
+        data = json.loads(p.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise InputError(f"{p}: not valid JSON ({exc})") from exc
     missing = {"name", "licence"} - set(data)
@@ -410,7 +410,7 @@ def real_training_set(roots: Sequence[Path], out: Path, config: RealDatasetConfi
     real_dir = out / "real"
     meta = real_dir / "real.json"
     wanted = json.loads(json.dumps(asdict(config)))
-    stats = json.loads(meta.read_text()) if meta.exists() else None
+    stats = json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else None
     if stats is None or stats.get("config") != wanted or \
             stats.get("roots") != [str(Path(r).resolve()) for r in roots]:
         # another hold-out or weight than the set on disk was built with: build it anew,

@@ -57,7 +57,7 @@ def prepare_data(job: TrainingJob, progress: Callable[[int, int], None] | None =
     d = job.synthetic
     data_yaml = job.out / "dataset" / "data.yaml"
     meta = job.out / "dataset" / "dataset.json"
-    built = json.loads(meta.read_text()).get("config") if meta.exists() else None
+    built = json.loads(meta.read_text(encoding="utf-8")).get("config") if meta.exists() else None
     if not data_yaml.exists() or built != json.loads(json.dumps(asdict(d))):
         shutil.rmtree(job.out / "dataset", ignore_errors=True)  # other worlds: anew
         build_dataset(job.out / "dataset", d, val_seeds=VAL_SEEDS, progress=progress)
@@ -106,7 +106,7 @@ def set_score_thresholds(card_path: Path, weights: Path, val_dirs: Sequence[Path
     if not images:
         return card_path
     t, info = best_threshold(weights, images, CLASSES.index("building"), imgsz)
-    data = json.loads(card_path.read_text())
+    data = json.loads(card_path.read_text(encoding="utf-8"))
     data["class_score_thresholds"] = {**data.get("class_score_thresholds", {}),
                                       "billboard": 0.3, "building": t}
     data["training"]["score_calibration"] = {"class": "building", "threshold": t,

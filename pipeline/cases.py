@@ -168,7 +168,7 @@ def register_lock(path: Path | str, holder: str, wait_s: float = LOCK_WAIT_S,
     try:
         lock.acquire(timeout=0.2)
     except Timeout:
-        held_by = who.read_text().strip() if who.exists() else "another process"
+        held_by = who.read_text(encoding="utf-8").strip() if who.exists() else "another process"
         if notify is not None:
             notify(f"waiting for the register {p} held by {held_by}")
         try:
@@ -177,7 +177,7 @@ def register_lock(path: Path | str, holder: str, wait_s: float = LOCK_WAIT_S,
             raise InputError(f"{p}: the case register is still held by {held_by} after "
                              f"{wait_s:.0f} s; try again when it is done") from None
     try:
-        who.write_text(holder + "\n")
+        who.write_text(holder + "\n", encoding="utf-8")
         yield
     finally:
         who.unlink(missing_ok=True)

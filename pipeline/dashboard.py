@@ -237,7 +237,8 @@ def write_dashboard(cases_path: Path | str, out: Path | str, lang: str = "en",
     if crs is None:
         crs = register_crs(cases_path) or "EPSG:4549"
     data = dashboard_data(cases_path, crs, date_from, date_to, deadline_days)
-    (out_dir / "dashboard.json").write_text(json.dumps(data, ensure_ascii=False, indent=2))
+    (out_dir / "dashboard.json").write_text(json.dumps(data, ensure_ascii=False, indent=2),
+        encoding="utf-8")
     labels = {k: tr(k, lang) for k in (*_DASH_STRINGS, "none", "task", "category", "area",
                                        "district", "squad", "status", "first_seen",
                                        "resolved_on")}

@@ -394,7 +394,7 @@ def build_dataset(layers: dict[str, Any], sites: list[Site], card_path: Path, ou
         cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_JPEG_QUALITY, 92])
         (out / "labels" / split / f"{name}.txt").write_text(
-            "\n".join(_label_lines(labels, card.classes, card.imgsz)) + "\n")
+            "\n".join(_label_lines(labels, card.classes, card.imgsz)) + "\n", encoding="utf-8")
         tile = GroundTile(str(path), corner, keep, is_held, near)
         made.append(tile)
         return tile
@@ -412,7 +412,8 @@ def build_dataset(layers: dict[str, Any], sites: list[Site], card_path: Path, ou
     data = out / "data.yaml"
     data.write_text("path: " + json.dumps(str(out.resolve())) + "\ntrain: images/train\n"
                     "val: images/val\nnames:\n"
-                    + "".join(f"  {i}: {c}\n" for i, c in enumerate(card.classes)))
+                    + "".join(f"  {i}: {c}\n" for i, c in enumerate(card.classes)),
+                        encoding="utf-8")
     return data, made
 
 
@@ -446,9 +447,9 @@ def add_replay(data_yaml: Path, card: Any, tiles: int, first_seed: int,
                                           size_m=size_m, gsd_cm=card.gsd_cm, imgsz=card.imgsz,
                                           tiles_per_epoch=per_epoch, epochs=epochs,
                                           renderers=renderers))
-    spec = yaml.safe_load(data_yaml.read_text())
+    spec = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
     spec["train"] = [str(spec["train"]), str((root / "images" / "train").resolve())]
-    data_yaml.write_text(yaml.safe_dump(spec, sort_keys=False))
+    data_yaml.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return len(list((root / "images" / "train").glob("*.jpg")))
 
 
@@ -598,13 +599,14 @@ def learn_from_reviews(cases: Path | str, out: Path, base_card: Path | None = No
                              imgsz=card.imgsz,
                              training={"train": config_dict(tcfg), "from_reviews": lineage},
                              calibration=calibration_from_data_yaml(data))
-    data_card = json.loads(new_card.read_text())  # the parent's thresholds and offsets hold
+    # the parent's thresholds and offsets hold
+    data_card = json.loads(new_card.read_text(encoding="utf-8"))
     data_card.update(class_score_thresholds=card.class_score_thresholds,
                      score_threshold=card.score_threshold,
                      outline_offset_m=card.outline_offset_m)
-    new_card.write_text(json.dumps(data_card, indent=2) + "\n")
+    new_card.write_text(json.dumps(data_card, indent=2) + "\n", encoding="utf-8")
     report = {"card": str(new_card), **lineage}
-    (out / "learn.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "learn.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
 

@@ -184,7 +184,7 @@ def outline_offsets(metrics: dict[str, Any]) -> dict[str, float]:
 def write_metrics(card_path: Path | str, metrics: dict[str, Any]) -> None:
     """Store evaluation results in the model card (keeps the weights' hashes)."""
     p = Path(card_path)
-    data = json.loads(p.read_text())
+    data = json.loads(p.read_text(encoding="utf-8"))
     data["metrics"] = {**data.get("metrics", {}), "evaluation": metrics}
     data["outline_offset_m"] = outline_offsets(metrics)
-    p.write_text(json.dumps(data, indent=2) + "\n")
+    p.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -358,7 +358,7 @@ def write_task_files(out: Path, tasks: gpd.GeoDataFrame, lang: str) -> dict[str,
     paths = {}
     fc = _feature_collection(tasks, fields)
     paths["geojson"] = out / "tasks.geojson"
-    paths["geojson"].write_text(json.dumps(fc, ensure_ascii=False, indent=1))
+    paths["geojson"].write_text(json.dumps(fc, ensure_ascii=False, indent=1), encoding="utf-8")
     rows = [[_jsonable(v) for v in r] for r in tasks[fields].itertuples(index=False)]
     paths["csv"] = out / "tasks.csv"
     with open(paths["csv"], "w", newline="", encoding="utf-8-sig") as f:  # BOM: Excel + 中文
@@ -383,7 +383,7 @@ def write_resolved(out: Path, resolved: gpd.GeoDataFrame) -> Path:
                           "squad") if c in resolved.columns]
     path = out / "resolved.geojson"
     path.write_text(json.dumps(_feature_collection(resolved, fields), ensure_ascii=False,
-                               indent=1))
+                               indent=1), encoding="utf-8")
     return path
 
 

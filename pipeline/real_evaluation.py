@@ -195,7 +195,7 @@ def scene_rasters(folder: Path, out_dir: Path) -> list[tuple[str, Path]]:
     metres grow by 1/cos(latitude)) are warped into their UTM zone. Plain images get a
     local grid at the GSD their ``SOURCE.json`` states (for the file, or the folder).
     """
-    meta = json.loads((folder / "SOURCE.json").read_text())
+    meta = json.loads((folder / "SOURCE.json").read_text(encoding="utf-8"))
     per_file = {f["file"]: f for f in meta.get("files", []) if isinstance(f, dict)}
     out = []
     for k, img in enumerate(sorted(p for p in folder.rglob("*") if p.suffix.lower() in
@@ -279,5 +279,5 @@ def evaluate_negatives(folders: Sequence[Path | str], card: Path | str | None = 
 
 def write_report(path: Path | str, report: dict[str, Any]) -> None:
     """Store a report as JSON (for the bench and the model card)."""
-    Path(path).write_text(json.dumps(report, indent=2) + "\n")
+    Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 

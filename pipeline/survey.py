@@ -171,7 +171,7 @@ def start_checks(spec: SurveySpec) -> Registry:
     try:
         spec.out.mkdir(parents=True, exist_ok=True)
         probe = spec.out / f".write-test-{os.getpid()}"
-        probe.write_text("")
+        probe.write_text("", encoding="utf-8")
         probe.unlink()
     except OSError as exc:
         raise InputError(f"{spec.out}: the output folder cannot be written ({exc.strerror})") \
@@ -198,7 +198,7 @@ def failed_summary(spec: SurveySpec, reason: str, report: IngestReport | None = 
     try:
         spec.out.mkdir(parents=True, exist_ok=True)
         (spec.out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False,
-                                                          indent=2))
+                                                          indent=2), encoding="utf-8")
     except OSError:
         pass
     return summary
@@ -534,7 +534,8 @@ def write_outputs(spec: SurveySpec, survey_id: str, date: dt.date, report: Inges
     write_qgis_project(out, summary, spec.registry, rasters, detections.crs, spec.lang)
     timings["work_orders_s"] = round(time.perf_counter() - t0, 2)
     # last, so that it times every stage
-    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
+        encoding="utf-8")
     return summary
 
 

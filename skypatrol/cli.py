@@ -314,7 +314,7 @@ def demo(out: Path, size_m: float, seed: int, lang: str) -> None:
         click.echo(f"world: {res.root.resolve()}")
         cases = out / "cases.gpkg"
         cases.unlink(missing_ok=True)
-        dates = json.loads((world / "world.json").read_text())["survey_dates"]
+        dates = json.loads((world / "world.json").read_text(encoding="utf-8"))["survey_dates"]
         report = None
         accuracy: list[dict[str, Any]] = []
         runs = [dict(inputs=[str(ortho)], registry=str(res.registry), out=str(out / f"survey{k}"),
@@ -338,7 +338,7 @@ def demo(out: Path, size_m: float, seed: int, lang: str) -> None:
                 r = acc["resolved"]
                 click.echo(f"  vs truth resolved: {r['found']} of {r['removed_true']} removed "
                            f"found, {r['false_resolutions']} false")
-        (out / "accuracy.json").write_text(json.dumps(accuracy, indent=2))
+        (out / "accuracy.json").write_text(json.dumps(accuracy, indent=2), encoding="utf-8")
         from pipeline.dashboard import write_dashboard
 
         dash = write_dashboard(cases, out / "dashboard", lang,

@@ -162,7 +162,7 @@ def synthesize(
             "style": asdict(style),
             "counts": objects.groupby("category").size().to_dict(),
         }
-        (edir / "epoch.json").write_text(json.dumps(meta, indent=2))
+        (edir / "epoch.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         if frames:
             fdir = edir / "frames"
             renderer = renderer_for(scene, epoch, style)
@@ -172,7 +172,7 @@ def synthesize(
             ]
             records = write_frames(renderer, fdir, config.crs, scene.dates[epoch - 1], pts,
                                    config.seed * 10 + epoch)
-            (edir / "frames_truth.json").write_text(json.dumps(records, indent=2))
+            (edir / "frames_truth.json").write_text(json.dumps(records, indent=2), encoding="utf-8")
             frame_dirs.append(fdir)
             if progress is not None:
                 progress(f"epoch {epoch} frames", 1, 1)
@@ -184,5 +184,5 @@ def synthesize(
         "districts": sorted({j.district for j in scene.jurisdictions}),
         "squads": sorted({j.squad for j in scene.jurisdictions}),
     }
-    (root / "world.json").write_text(json.dumps(world, indent=2))
+    (root / "world.json").write_text(json.dumps(world, indent=2), encoding="utf-8")
     return SynthResult(root, registry, orthos, truths, frame_dirs)

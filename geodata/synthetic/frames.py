@@ -243,7 +243,8 @@ def write_frames(
             "takeoff_heading_deg": 0.0,
             "captured_at": (t0 + dt.timedelta(minutes=20, seconds=5 * k)).isoformat(),
         }
-        (out_dir / f"tello_{k + 1:04d}.json").write_text(json.dumps(sidecar, indent=2))
+        (out_dir / f"tello_{k + 1:04d}.json").write_text(json.dumps(sidecar, indent=2),
+            encoding="utf-8")
         records.append(_record(name, tello, pose))
     return records
 
