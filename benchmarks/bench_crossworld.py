@@ -132,9 +132,12 @@ def child(renderer: str, seed: int, model: Path | None, ablate: bool) -> None:
 
 
 def pooled(worlds: list[dict[str, Any]], run: str) -> dict[str, Any]:
-    """Per category precision, recall and area ratio over every world and epoch."""
+    """Per category precision, recall and area ratio over every world and epoch; and per
+    category and setting (the truth's ``note``), recall and the found violations' measured
+    area over their true area (is a found annex measured whole?)."""
     tot: dict[str, dict[str, float]] = {c: dict.fromkeys(
         ("tasks", "true_tasks", "true", "found", "area", "true_area"), 0.0) for c in CATEGORIES}
+    settings: dict[str, dict[str, dict[str, float]]] = {}
     res = dict.fromkeys(("removed", "found", "reported", "false"), 0)
     for w in worlds:
         for e in w["runs"][run]:
@@ -147,6 +150,13 @@ def pooled(worlds: list[dict[str, Any]], run: str) -> dict[str, Any]:
                 t["found"] += p["found"]
                 t["area"] += p["area_m2"]
                 t["true_area"] += p["true_area_m2"]
+                for note, v in p.get("per_setting", {}).items():
+                    n = settings.setdefault(c, {}).setdefault(note, dict.fromkeys(
+                        ("true", "found", "area", "true_area"), 0.0))
+                    n["true"] += v["true"]
+                    n["found"] += v["found"]
+                    n["area"] += v["area_found_m2"]
+                    n["true_area"] += v["true_area_found_m2"]
             if r := e.get("resolved"):
                 res["removed"] += r["removed_true"]
                 res["found"] += r["found"]
@@ -160,7 +170,13 @@ def pooled(worlds: list[dict[str, Any]], run: str) -> dict[str, Any]:
             "area_ratio": round(t["area"] / t["true_area"], 3) if t["true_area"] else None,
             "tasks": int(t["tasks"]), "true": int(t["true"]),
         }
-    out["per_setting"] = pooled_settings(worlds, run)
+    out["per_setting"] = {
+        c: {note: {"true": int(n["true"]), "found": int(n["found"]),
+                   "recall": round(n["found"] / n["true"], 3) if n["true"] else None,
+                   "area_ratio_found": round(n["area"] / n["true_area"], 3)
+                   if n["true_area"] else None}
+            for note, n in sorted(notes.items())}
+        for c, notes in settings.items()}
     reported = res["reported"]
     out["resolved"] = {
         "precision": round((reported - res["false"]) / reported, 3) if reported else None,
@@ -168,28 +184,6 @@ def pooled(worlds: list[dict[str, Any]], run: str) -> dict[str, Any]:
         "reported": reported, "removed_true": res["removed"],
     }
     return out
-
-
-def pooled_settings(worlds: list[dict[str, Any]], run: str) -> dict[str, Any]:
-    """Per category and setting (the truth's ``note``): recall, and the found violations'
-    measured area over their true area (is a found annex measured whole?)."""
-    tot: dict[str, dict[str, dict[str, float]]] = {}
-    for w in worlds:
-        for e in w["runs"][run]:
-            for c in CATEGORIES:
-                for note, v in e["per_category"][c].get("per_setting", {}).items():
-                    t = tot.setdefault(c, {}).setdefault(note, dict.fromkeys(
-                        ("true", "found", "area", "true_area"), 0.0))
-                    t["true"] += v["true"]
-                    t["found"] += v["found"]
-                    t["area"] += v["area_found_m2"]
-                    t["true_area"] += v["true_area_found_m2"]
-    return {c: {note: {"true": int(t["true"]), "found": int(t["found"]),
-                       "recall": round(t["found"] / t["true"], 3) if t["true"] else None,
-                       "area_ratio_found": round(t["area"] / t["true_area"], 3)
-                       if t["true_area"] else None}
-                for note, t in sorted(notes.items())}
-            for c, notes in tot.items()}
 
 
 #: Worlds of each generator the checks are ablated on (the first of HELD_OUT; the ablation

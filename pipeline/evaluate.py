@@ -117,14 +117,13 @@ def evaluate_survey(world: Path | str, epoch: int, survey_out: Path | str) -> di
     for cat in CATEGORIES:
         n_tasks = int((tasks.category == cat).sum())
         n_true = int((truth.category == cat).sum())
-        pairs = _pairs(tasks, truth, cat)
-        hits = found = len(pairs)
+        pairs = _pairs(tasks, truth, cat)  # one-to-one: as many tasks as truths matched
         area_found = float(tasks.loc[tasks.category == cat, "area_m2"].sum())
         area_true = float(truth.loc[truth.category == cat, "violation_area_m2"].sum())
         per[cat] = {
-            "tasks": n_tasks, "true": n_true, "true_tasks": hits, "found": found,
-            "precision": round(hits / n_tasks, 3) if n_tasks else None,
-            "recall": round(found / n_true, 3) if n_true else None,
+            "tasks": n_tasks, "true": n_true, "true_tasks": len(pairs), "found": len(pairs),
+            "precision": round(len(pairs) / n_tasks, 3) if n_tasks else None,
+            "recall": round(len(pairs) / n_true, 3) if n_true else None,
             "area_m2": round(area_found, 1), "true_area_m2": round(area_true, 1),
             "area_ratio": round(area_found / area_true, 3) if area_true else None,
             "per_setting": per_setting(tasks, truth, cat, pairs),
